@@ -1,0 +1,114 @@
+"""Figures drawn from a results Dataset; nothing here recomputes the model.
+
+Axis labels come from each variable's ``long_name`` and ``units`` attributes.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.dates as mdates  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import xarray as xr  # noqa: E402
+
+from sim.io import atomic_target  # noqa: E402
+
+MARKERS = ((0.5, "median", "#1b4f72"), (0.9, "90%", "#d68910"), (0.99, "99%", "#c0392b"))
+FAN_VARS = ("boj_rate", "fed_rate", "spread", "usdjpy", "unwind", "repatriation")
+
+
+def axis_label(da: xr.DataArray) -> str:
+    name = da.attrs.get("long_name", da.name)
+    units = da.attrs.get("units")
+    return f"{name} [{units}]" if units and units != "1" else name
+
+
+def _save(fig, path: Path) -> Path:
+    with atomic_target(path) as tmp:
+        fig.savefig(tmp, dpi=120, bbox_inches="tight", format="png")
+    plt.close(fig)
+    return path
+
+
+def _title(ds: xr.Dataset) -> str:
+    return (f"Scenario {ds.attrs.get('scenario')} from {ds.attrs.get('snapshot')} "
+            f"({ds.sizes['path']:,} paths)")
+
+
+def plot_distributions(ds: xr.Dataset, path: Path) -> Path:
+    """Histograms of unwind, repatriation and largest yen move with quantile markers."""
+    names = ("cum_unwind", "cum_repatriation", "largest_yen_appreciation")
+    fig, axes = plt.subplots(1, len(names), figsize=(15, 4.2))
+    for ax, name in zip(axes, names):
+        da = ds[name]
+        values = da.values
+        ax.hist(values, bins=60, color="#aab7c4", edgecolor="white", linewidth=0.4)
+        for p, label, color in MARKERS:
+            q = float(np.quantile(values, p))
+            ax.axvline(q, color=color, linewidth=1.6, label=f"{label}: {q:,.0f}" if q >= 100
+                       else f"{label}: {q:,.1f}")
+        ax.set_xlabel(axis_label(da))
+        ax.set_ylabel("paths")
+        ax.legend(frameon=False, fontsize=9)
+    fig.suptitle(_title(ds))
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_fan_charts(ds: xr.Dataset, path: Path, n_lines: int = 5) -> Path:
+    """Fan charts over time: 5-95% and 25-75% bands, the median and a few sample paths."""
+    fig, axes = plt.subplots(2, 3, figsize=(14, 7.6))
+    axes = axes.ravel()
+    time = ds["time"].values
+    for ax, name in zip(axes, FAN_VARS):
+        q = ds[f"{name}_quantiles"]
+        band = {p: q.sel(quantile=p, method="nearest").values for p in (0.05, 0.25, 0.5, 0.75, 0.95)}
+        ax.fill_between(time, band[0.05], band[0.95], color="#aed6f1", label="5-95%")
+        ax.fill_between(time, band[0.25], band[0.75], color="#5dade2", label="25-75%")
+        ax.plot(time, band[0.5], color="#1b4f72", linewidth=1.8, label="median")
+        sample = ds[f"sample_{name}"]
+        for i in range(min(n_lines, sample.sizes["sample"])):
+            ax.plot(time, sample.isel(sample=i).values, color="0.3", linewidth=0.5, alpha=0.6)
+        ax.set_title(q.attrs["long_name"].replace(", quantiles across paths", ""), fontsize=10)
+        ax.set_ylabel(q.attrs.get("units", ""))
+        ax.xaxis.set_major_locator(mdates.MonthLocator(bymonth=(1, 7)))
+        ax.xaxis.set_major_formatter(mdates.DateFormatter("%b %y"))
+        ax.tick_params(axis="x", labelsize=8)
+    axes[0].legend(frameon=False, fontsize=8, loc="upper left")
+    fig.suptitle(_title(ds) + "; thin lines: sample paths")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_by_investor(ds: xr.Dataset, path: Path) -> Path:
+    """Unwind and repatriation by investor class: mean with 5-95% ranges across paths."""
+    labels = [str(v) for v in ds["investor_label"].values]
+    y = np.arange(len(labels))
+    fig, ax = plt.subplots(figsize=(9, 0.6 * len(labels) + 1.6))
+    for offset, name, color in ((-0.18, "unwind_by_investor", "#2e86c1"),
+                                (0.18, "repatriation_by_investor", "#e67e22")):
+        da = ds[name]
+        mean = da.mean("path").values
+        lo, hi = da.quantile([0.05, 0.95], dim="path").values
+        ax.barh(y + offset, mean, height=0.34, color=color,
+                label=da.attrs["long_name"].replace(" by investor class", ""))
+        ax.errorbar(mean, y + offset, xerr=[mean - lo, hi - mean], fmt="none", ecolor="0.25",
+                    capsize=3, linewidth=0.9)
+    ax.axvline(0.0, color="0.4", linewidth=0.8)
+    ax.set_yticks(y, labels)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"mean across paths, bars 5-95% [{ds['unwind_by_investor'].attrs['units']}]")
+    ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
+    ax.set_title(_title(ds) + ": by investor class", fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_run(ds: xr.Dataset, out_dir: Path) -> list[Path]:
+    out_dir = Path(out_dir)
+    return [plot_distributions(ds, out_dir / "distributions.png"),
+            plot_fan_charts(ds, out_dir / "fan_charts.png"),
+            plot_by_investor(ds, out_dir / "by_investor.png")]

@@ -1,0 +1,122 @@
+"""Key statistics of a run with Monte Carlo standard errors, as a table and as text.
+
+Standard errors: a mean's is s / sqrt(N); a probability's sqrt(p (1 - p) / N); a quantile's
+comes from the order statistics whose ranks lie one binomial standard deviation either side of
+N p (half the distance between them), which needs no density estimate.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from sim.io import atomic_write_text
+
+QUANTILES = (("median", 0.5), ("90%", 0.9), ("99%", 0.99))
+OUTCOMES = (("cum_unwind", "Cumulative unwind"), ("cum_repatriation", "Repatriation"),
+            ("largest_yen_appreciation", "Largest yen rally"))
+
+
+@dataclass
+class Stat:
+    outcome: str
+    statistic: str
+    value: float
+    se: float
+    units: str
+
+
+def quantile_se(x: np.ndarray, p: float) -> tuple[float, float]:
+    """Sample quantile of ``x`` and its order-statistic standard error."""
+    xs = np.sort(np.asarray(x, dtype=float))
+    n = len(xs)
+    spread = math.sqrt(n * p * (1.0 - p))
+    lo = xs[max(0, math.floor(n * p - spread))]
+    hi = xs[min(n - 1, math.ceil(n * p + spread))]
+    return float(np.quantile(xs, p)), 0.5 * float(hi - lo)
+
+
+def mean_se(x: np.ndarray) -> tuple[float, float]:
+    x = np.asarray(x, dtype=float)
+    se = float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else float("nan")
+    return float(x.mean()), se
+
+
+def probability_se(event: np.ndarray) -> tuple[float, float]:
+    p = float(np.mean(event))
+    return p, math.sqrt(p * (1.0 - p) / len(event))
+
+
+def key_statistics(ds: xr.Dataset, thresholds=(500.0, 1000.0)) -> list[Stat]:
+    """The statistics of the ten-second summary, each with its standard error."""
+    rows = []
+    for var, label in OUTCOMES:
+        x = ds[var].values
+        units = ds[var].attrs.get("units", "")
+        for name, p in QUANTILES:
+            rows.append(Stat(label, name, *quantile_se(x, p), units))
+        rows.append(Stat(label, "mean", *mean_se(x), units))
+    unwind = ds["cum_unwind"].values
+    for level in thresholds:
+        rows.append(Stat("Cumulative unwind", f"P(> USD {_money(level)})",
+                         *probability_se(unwind > level), "1"))
+    return rows
+
+
+def _money(bn: float) -> str:
+    return f"{bn / 1000:g}tn" if bn >= 1000 else f"{bn:g}bn"
+
+
+def _fmt(value: float, se: float, units: str) -> str:
+    if units == "1":
+        return f"{100 * value:.2f}% ± {100 * se:.2f}%"
+    digits = 0 if abs(value) >= 100 else 1
+    return f"{value:,.{digits}f} ± {se:,.{max(digits, 1)}f}"
+
+
+def format_summary(ds: xr.Dataset, rows: list[Stat]) -> str:
+    """The text printed at the end of a run."""
+    n = ds.sizes["path"]
+    steps = ds.sizes["time"] - 1
+    head = (f"Scenario '{ds.attrs['scenario']}' from snapshot {ds.attrs['snapshot']} "
+            f"({ds.attrs['snapshot_date']}): {n:,} paths, {ds.attrs['horizon_months']} months, "
+            f"{steps} {ds.attrs['step']} steps")
+    lines = [head, ""]
+    width = 26
+    lines.append(f"{'':{width}}" + "".join(f"{name:>18}" for name, _ in QUANTILES) + f"{'mean':>18}")
+    for _, label in OUTCOMES:
+        cells = [r for r in rows if r.outcome == label and not r.statistic.startswith("P(")]
+        units = cells[0].units
+        lines.append(f"{label + ', ' + units:{width}}"
+                     + "".join(f"{_fmt(r.value, r.se, r.units):>18}" for r in cells))
+    probs = [r for r in rows if r.statistic.startswith("P(")]
+    lines.append("")
+    lines.append("   ".join(f"{r.statistic.replace('P(', 'P(unwind ')} = {_fmt(r.value, r.se, '1')}"
+                            for r in probs))
+    fx = ds["usdjpy_end"].values
+    lo, med, hi = np.quantile(fx, [0.05, 0.5, 0.95])
+    lines.append(f"USD/JPY at the horizon: median {med:.1f} (5-95%: {lo:.1f}-{hi:.1f}) from "
+                 f"{float(ds['usdjpy_quantiles'].isel(time=0, quantile=0)):.2f}; "
+                 f"amplification ratio median {np.median(ds['amplification_ratio'].values):.2f}")
+    nonconv = int(ds["nonconverged_steps"].sum())
+    lines.append(f"Feedback: {nonconv:,} of {n * steps:,} path-steps did not converge; "
+                 f"stress regime {100 * float(ds['stress_share'].mean()):.1f}% of the time")
+    return "\n".join(lines)
+
+
+def write_tables(rows: list[Stat], out_dir: Path) -> None:
+    """summary.csv (machine-readable) and summary.md (for people) in ``out_dir``."""
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["outcome", "statistic", "value", "standard_error", "units"])
+    for r in rows:
+        writer.writerow([r.outcome, r.statistic, f"{r.value:.6g}", f"{r.se:.6g}", r.units])
+    atomic_write_text(out_dir / "summary.csv", buf.getvalue())
+    md = ["| outcome | statistic | value | standard error | units |", "|---|---|---|---|---|"]
+    md += [f"| {r.outcome} | {r.statistic} | {r.value:.4g} | {r.se:.2g} | {r.units} |" for r in rows]
+    atomic_write_text(out_dir / "summary.md", "\n".join(md) + "\n")
