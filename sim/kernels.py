@@ -67,7 +67,7 @@ CS_SPEED, CS_BASIS = 0, 1
  O_STRESS_SHARE, O_NONCONV, O_CRASHES, O_INTERVENTIONS, N_OUT_PATH) = range(12)
 OC_UNWIND, OC_REPAT, OC_HEDGE, OC_HOLDINGS, N_OUT_CLS = range(5)
 (V_BOJ, V_FED, V_JGB, V_UST, V_SPREAD, V_USDJPY, V_UNWIND, V_REPAT, V_STRESS, V_FXVOL,
- N_OUT_TIME) = range(11)
+ V_JPI, V_JPA, V_USI, V_USA, N_OUT_TIME) = range(15)
 
 N_FACTORS = 7
 # Class scratch columns (per block).
@@ -319,7 +319,7 @@ def simulate_path(rng, gp, sched, chol, cls_par, cls_step, pp, cpp, o_path, o_cl
     nonconv = 0
     crashes = 0
     interventions = 0
-    _record(o_time, 0, boj, fed, jgb, ust, spread, x, 0.0, 0.0, stress, var)
+    _record(o_time, 0, boj, fed, jgb, ust, spread, x, 0.0, 0.0, stress, var, jpi, jpa, usi, usa)
 
     for t in range(n_steps):
         dt = sched[t, S_DT]
@@ -482,7 +482,8 @@ def simulate_path(rng, gp, sched, chol, cls_par, cls_step, pp, cpp, o_path, o_cl
             stress = not (u_regime < sched[t, S_P_STRESS2CALM])
         else:
             stress = trigger or u_regime < sched[t, S_P_CALM2STRESS]
-        _record(o_time, t + 1, boj, fed, jgb, ust, spread, x, cum_unwind, cum_repat, stress, var)
+        _record(o_time, t + 1, boj, fed, jgb, ust, spread, x, cum_unwind, cum_repat, stress, var,
+                jpi, jpa, usi, usa)
 
     for c in range(n_cls):
         o_cls[c, OC_HOLDINGS] = work[c, W_HOLD]
@@ -500,7 +501,8 @@ def simulate_path(rng, gp, sched, chol, cls_par, cls_step, pp, cpp, o_path, o_cl
 
 
 @njit(cache=True, inline="always")
-def _record(o_time, i, boj, fed, jgb, ust, spread, x, unwind, repat, stress, var):
+def _record(o_time, i, boj, fed, jgb, ust, spread, x, unwind, repat, stress, var,
+            jpi, jpa, usi, usa):
     o_time[i, V_BOJ] = boj
     o_time[i, V_FED] = fed
     o_time[i, V_JGB] = jgb
@@ -511,6 +513,10 @@ def _record(o_time, i, boj, fed, jgb, ust, spread, x, unwind, repat, stress, var
     o_time[i, V_REPAT] = repat
     o_time[i, V_STRESS] = 1.0 if stress else 0.0
     o_time[i, V_FXVOL] = 100.0 * math.sqrt(var)
+    o_time[i, V_JPI] = jpi
+    o_time[i, V_JPA] = jpa
+    o_time[i, V_USI] = usi
+    o_time[i, V_USA] = usa
 
 
 @njit(cache=True, parallel=True)

@@ -45,6 +45,10 @@ TIME_VARS = {
     "unwind": (K.V_UNWIND, "USD bn", "Cumulative net unwind"),
     "repatriation": (K.V_REPAT, "USD bn", "Cumulative repatriation"),
     "fx_vol": (K.V_FXVOL, "% p.a.", "Realised USD/JPY volatility"),
+    "jp_inflation_gap": (K.V_JPI, "pp", "Japanese inflation minus its target"),
+    "jp_activity_gap": (K.V_JPA, "pp", "Japanese activity gap"),
+    "us_inflation_gap": (K.V_USI, "pp", "US inflation minus its target"),
+    "us_activity_gap": (K.V_USA, "pp", "US activity gap"),
 }
 #: Values at the horizon kept per path.
 END_VARS = ("boj_rate", "fed_rate", "jgb10", "ust10", "spread", "usdjpy")
