@@ -32,6 +32,7 @@ class RunArrays:
     cls_path_par: np.ndarray    # paths x classes x 2 (drawn holdings, repatriation shares)
     time_out: np.ndarray        # paths x (steps + 1) x N_OUT_TIME
     elapsed: float = 0.0        # seconds spent in the kernel calls
+    startup: float = 0.0        # seconds to compile the kernel or load it from the cache
     threads: int = 1
     notes: list[str] = field(default_factory=list)
 
@@ -78,6 +79,17 @@ def _progress_printer(total: int) -> Callable[[int, float], None]:
     return report
 
 
+def warm_up(inputs: Inputs, cfg: Config) -> float:
+    """Compile (or load from the cache) the kernel on one path; returns the seconds spent."""
+    began = time.perf_counter()
+    n_cls = len(inputs.investors)
+    pp, cpp = path_parameters(cfg, inputs.investors, 0, 1)
+    outs = (np.empty((1, K.N_OUT_PATH)), np.empty((1, n_cls, K.N_OUT_CLS)),
+            np.empty((1, len(inputs.dates), K.N_OUT_TIME)))
+    K.simulate_chunk(block_seeds(cfg.sampler.seed, 0, 1), 1, inputs.shared, (pp, cpp), outs)
+    return time.perf_counter() - began
+
+
 def run(cfg: Config, progress: Optional[bool] = None) -> RunArrays:
     """Validate ``cfg``, simulate every path and return the raw arrays."""
     validate(cfg)
@@ -94,6 +106,7 @@ def run(cfg: Config, progress: Optional[bool] = None) -> RunArrays:
     time_out = np.empty((n, n_time, K.N_OUT_TIME))
     path_par = np.empty((n, K.N_PATH_PAR))
     cls_path_par = np.empty((n, n_cls, 2))
+    startup = warm_up(inputs, cfg)
     show = cfg.output.progress if progress is None else progress
     report = _progress_printer(n) if show else None
     n_chunks = -(-n // chunk)
@@ -111,5 +124,5 @@ def run(cfg: Config, progress: Optional[bool] = None) -> RunArrays:
         if report:
             report(stop, f"{k + 1}/{n_chunks}")
     return RunArrays(inputs=inputs, path_out=path_out, cls_out=cls_out, path_par=path_par,
-                     cls_path_par=cls_path_par, time_out=time_out, elapsed=elapsed,
+                     cls_path_par=cls_path_par, time_out=time_out, elapsed=elapsed, startup=startup,
                      threads=numba.get_num_threads(), notes=list(inputs.notes))

@@ -147,6 +147,7 @@ def build_dataset(cfg: Config, run: RunArrays, command: str = "python -m sim") -
         "step": cfg.sampler.step,
         "horizon_months": int(cfg.sampler.horizon_months),
         "kernel_seconds": float(run.elapsed),
+        "startup_seconds": float(run.startup),
         "threads": int(run.threads),
         "versions": package_versions(),
         "config": config_yaml(cfg),
