@@ -169,14 +169,14 @@ class FXConfig:
     spread_elasticity: float = 5.0
     calm_vol: float = 8.0
     stress_vol: float = 18.0
-    calm_to_stress: float = 0.5
-    stress_to_calm: float = 4.0
-    stress_trigger: float = 3.0
+    calm_to_stress: float = 0.3
+    stress_to_calm: float = 6.0
+    stress_trigger: float = 4.0
     crash_intensity: float = 0.3
     crash_crowding: float = 1.0
     crash_mean_size: float = 3.0
     crowding_reference: float = 250.0
-    vol_halflife_weeks: float = 4.0
+    vol_halflife_weeks: float = 13.0
 
 
 @dataclass

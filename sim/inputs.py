@@ -117,6 +117,7 @@ def build_inputs(cfg: Config) -> Inputs:
     sched[:, K.S_P_FISCAL] = 1.0 - np.exp(-m.yields.fiscal_jump_intensity * dt)
     sched[:, K.S_P_CALM2STRESS] = 1.0 - np.exp(-m.fx.calm_to_stress * dt)
     sched[:, K.S_P_STRESS2CALM] = 1.0 - np.exp(-m.fx.stress_to_calm * dt)
+    sched[:, K.S_P_INTERV] = 1.0 - (1.0 - m.intervention.probability) ** weeks
     processes = (m.macro.jp_inflation, m.macro.jp_activity, m.macro.us_inflation,
                  m.macro.us_activity, m.yields.jgb_term_premium, m.yields.ust_term_premium)
     for k, ou in enumerate(processes):
@@ -177,7 +178,6 @@ def build_inputs(cfg: Config) -> Inputs:
     gp[K.G_IMPACT_LIMIT] = m.impact.linear_limit
     gp[K.G_INT_ON] = float(m.intervention.enabled)
     gp[K.G_INT_LOGLEVEL] = math.log(m.intervention.level) if m.intervention.level > 0 else -np.inf
-    gp[K.G_INT_PROB] = m.intervention.probability
     gp[K.G_INT_SIZE] = m.intervention.size
     gp[K.G_INT_SPACING] = m.intervention.min_spacing_weeks * 5.0 / BUSINESS_DAYS_PER_YEAR - 1e-9
     gp[K.G_MAX_ITER] = m.feedback.max_iter

@@ -30,9 +30,9 @@ from numba import njit, prange
  G_FISCAL_SIZE, G_BETA_UST, G_BETA_JGB,
  G_ETA, G_VOL_CALM, G_VOL_STRESS, G_STRESS_TRIGGER,
  G_CRASH_LAMBDA, G_CRASH_GAMMA, G_CRASH_SIZE, G_CROWD_REF,
- G_PERM_SHARE, G_INT_ON, G_INT_LOGLEVEL, G_INT_PROB, G_INT_SIZE,
+ G_PERM_SHARE, G_INT_ON, G_INT_LOGLEVEL, G_INT_SIZE,
  G_MAX_ITER, G_TOL, G_LARGE_WEEKLY, G_IMPACT_LIMIT, G_INT_SPACING,
- G_BANK) = range(42)
+ G_BANK) = range(41)
 # Per-bank block starting at G_BANK + bank * N_BANK (bank 0 = BoJ, 1 = Fed).
 (B_PHI_PI, B_PHI_Y, B_PHI_FX, B_LOGFX_REF, B_RHO, B_NOISE, B_C25, B_C50, B_MAXMOVE,
  B_SPACING, B_LB, B_PAUSE) = range(12)
@@ -46,7 +46,7 @@ N_GLOBAL = G_BANK + 2 * N_BANK
  S_BOJ_MEET, S_BOJ_KIND, S_BOJ_MOVE, S_BOJ_PROB,
  S_FED_MEET, S_FED_KIND, S_FED_MOVE, S_FED_PROB,
  S_EV_FX, S_EV_TPJ, S_EV_TPU, S_EV_JPI, S_EV_JPA, S_EV_USI, S_EV_USA, S_EV_INT, S_EV_STRESS,
- N_SCHED) = range(38)
+ S_P_INTERV, N_SCHED) = range(39)
 N_MEETING_COLS = 4  # MEET, KIND, MOVE, PROB for each bank, BoJ first
 OVERRIDE_NONE, OVERRIDE_SCRIPTED, OVERRIDE_PROBABILITY = 0, 1, 2
 
@@ -331,6 +331,8 @@ def simulate_path(rng, gp, sched, chol, cls_par, cls_step, pp, cpp, o_path, o_cl
         u_size = uniform(rng)
         u_fiscal = uniform(rng)
         u_interv = uniform(rng)
+        if sched[t, S_EV_STRESS] != 0.0:
+            stress = True  # a scripted stress event takes effect in its own step
         lower = chol[1] if stress else chol[0]
         for i in range(N_FACTORS):
             acc = 0.0
@@ -385,7 +387,7 @@ def simulate_path(rng, gp, sched, chol, cls_par, cls_step, pp, cpp, o_path, o_cl
         external = sched[t, S_EV_INT]
         since_interv += dt
         if (gp[G_INT_ON] != 0.0 and x > gp[G_INT_LOGLEVEL] and since_interv >= gp[G_INT_SPACING]
-                and u_interv < gp[G_INT_PROB]):
+                and u_interv < sched[t, S_P_INTERV]):
             external += gp[G_INT_SIZE]
             interventions += 1
             since_interv = 0.0

@@ -13,6 +13,7 @@ from sim.results import build_dataset, write_netcdf
 from sim.summary import format_summary, key_statistics, write_tables
 
 RESULTS_FILE = "results.nc"
+FAILED_FILE = "FAILED"  # left by a sweep job that failed, holding its error
 
 
 @dataclass

@@ -112,3 +112,49 @@ def plot_run(ds: xr.Dataset, out_dir: Path) -> list[Path]:
     return [plot_distributions(ds, out_dir / "distributions.png"),
             plot_fan_charts(ds, out_dir / "fan_charts.png"),
             plot_by_investor(ds, out_dir / "by_investor.png")]
+
+
+def _variant_colors(n: int):
+    cmap = plt.get_cmap("tab10")
+    return [cmap(i % 10) for i in range(n)]
+
+
+def plot_variant_distributions(ds: xr.Dataset, path: Path) -> Path:
+    """Overlaid distributions of unwind, repatriation and largest yen rally, one line a variant."""
+    names = ("cum_unwind", "cum_repatriation", "largest_yen_appreciation")
+    variants = [str(v) for v in ds["variant"].values]
+    fig, axes = plt.subplots(1, len(names), figsize=(15, 4.4))
+    for ax, name in zip(axes, names):
+        da = ds[name]
+        bins = np.histogram_bin_edges(da.values.ravel(), bins=60)
+        for variant, color in zip(variants, _variant_colors(len(variants))):
+            values = da.sel(variant=variant).values
+            ax.hist(values, bins=bins, histtype="step", linewidth=1.5, color=color, label=variant)
+            ax.axvline(float(np.median(values)), color=color, linewidth=0.9, linestyle="--")
+        ax.set_xlabel(axis_label(da))
+        ax.set_ylabel("paths")
+    axes[0].legend(frameon=False, fontsize=8)
+    fig.suptitle(f"Distributions by variant (dashed: medians; baseline {ds.attrs.get('baseline')})")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_exceedance(ds: xr.Dataset, path: Path) -> Path:
+    """Exceedance curves P(cumulative unwind > x), one per variant, on a log scale."""
+    da = ds["cum_unwind"]
+    variants = [str(v) for v in ds["variant"].values]
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for variant, color in zip(variants, _variant_colors(len(variants))):
+        values = np.sort(da.sel(variant=variant).values)
+        n = len(values)
+        survival = 1.0 - np.arange(1, n + 1) / (n + 1)
+        ax.step(values, survival, where="post", color=color, linewidth=1.5, label=variant)
+    ax.set_yscale("log")
+    ax.set_ylim(1.0 / ds.sizes["path"], 1.0)
+    ax.set_xlabel(axis_label(da))
+    ax.set_ylabel("P(unwind > x)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(frameon=False, fontsize=8)
+    ax.set_title("Exceedance curves by variant")
+    fig.tight_layout()
+    return _save(fig, path)

@@ -26,13 +26,13 @@ PATH_VARS = {
     "hedge_yen_buying": (K.O_HEDGE, "USD bn", "Cumulative yen bought through higher FX hedge ratios"),
     "peak_weekly_unwind": (K.O_PEAK_WEEKLY, "USD bn per week", "Peak weekly unwind"),
     "largest_yen_appreciation": (K.O_LARGEST_APP, "%", "Largest yen appreciation (peak-to-trough fall of USD/JPY)"),
-    "amplification_ratio": (K.O_AMPLIFICATION, "1", "Amplification ratio (FX move with flows over move without flows)"),
+    "amplification_ratio": (K.O_AMPLIFICATION, "1", "Amplification ratio (sum of absolute USD/JPY moves over the sum without flows)"),
     "stress_share": (K.O_STRESS_SHARE, "1", "Share of time in the stress regime"),
 }
 COUNT_VARS = {
     "nonconverged_steps": (K.O_NONCONV, "Steps whose feedback did not converge"),
     "crashes": (K.O_CRASHES, "Yen crash jumps"),
-    "interventions": (K.O_INTERVENTIONS, "Ministry of Finance interventions"),
+    "interventions": (K.O_INTERVENTIONS, "Rule-based Ministry of Finance interventions"),
 }
 #: Time series: name -> (column of out_time, units, long_name).
 TIME_VARS = {

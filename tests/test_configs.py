@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 @pytest.mark.parametrize("group, name", OPTIONS)
 def test_every_config_composes_and_runs(group, name):
-    cfg = load_config([f"{group}={name}", "sampler.paths=64", "sampler.horizon_months=3",
+    cfg = load_config([f"{group}={name}", "sampler.paths=64", "sampler.horizon_months=12",
                        "output.progress=false"])
     r = run(cfg, progress=False)
     assert r.path_out.shape[0] == 64
