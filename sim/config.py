@@ -11,7 +11,7 @@ FX as USD/JPY (yen per dollar), durations in the unit named by each field.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
@@ -205,8 +205,8 @@ class FeedbackConfig:
 
 @dataclass
 class CorrelationConfig:
-    calm: List[List[float]] = MISSING
-    stress: Optional[List[List[float]]] = None
+    calm: List[List[Any]] = MISSING  # numbers; Any lets users write 1 as well as 1.0
+    stress: Optional[List[List[Any]]] = None
     repair: bool = False
 
 
@@ -261,7 +261,6 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="config_schema", node=Config)
     cs.store(group="snapshot", name="snapshot_schema", node=SnapshotConfig)
-    cs.store(group="scenario", name="scenario_schema", node=ScenarioConfig)
     cs.store(group="model", name="model_schema", node=ModelConfig)
     cs.store(group="sampler", name="sampler_schema", node=SamplerConfig)
     cs.store(group="output", name="output_schema", node=OutputConfig)

@@ -21,6 +21,10 @@ from sim.rng import block_seeds, draw_prior, parameter_uniforms
 from sim.validate import validate
 
 
+class SimulationError(RuntimeError):
+    """A numerical failure inside the model, located by path block and step."""
+
+
 @dataclass
 class RunArrays:
     """Raw outputs of a run, indexed by global path number."""
@@ -90,6 +94,18 @@ def warm_up(inputs: Inputs, cfg: Config) -> float:
     return time.perf_counter() - began
 
 
+def _check_finite(path_out: np.ndarray, start: int, block_size: int, dates: np.ndarray) -> None:
+    """Raise SimulationError naming the first path whose state became NaN or infinite."""
+    failed = np.flatnonzero(path_out[:, K.O_FAIL_STEP])
+    if failed.size:
+        path = start + int(failed[0])
+        step = int(path_out[failed[0], K.O_FAIL_STEP])
+        raise SimulationError(
+            f"non-finite model state in path block {path // block_size} (path {path}) at step "
+            f"{step} ({dates[step]}); {failed.size} path(s) of this chunk failed: the parameters "
+            "are too extreme for the model")
+
+
 def run(cfg: Config, progress: Optional[bool] = None) -> RunArrays:
     """Validate ``cfg``, simulate every path and return the raw arrays."""
     validate(cfg)
@@ -121,6 +137,7 @@ def run(cfg: Config, progress: Optional[bool] = None) -> RunArrays:
         began = time.perf_counter()
         K.simulate_chunk(seeds, bs, inputs.shared, (pp, cpp), outs)
         elapsed += time.perf_counter() - began
+        _check_finite(path_out[start:stop], start, bs, inputs.dates)
         if report:
             report(stop, f"{k + 1}/{n_chunks}")
     return RunArrays(inputs=inputs, path_out=path_out, cls_out=cls_out, path_par=path_par,

@@ -15,7 +15,7 @@ from sim import kernels as K
 from sim.calendar import (BUSINESS_DAYS_PER_YEAR, meeting_dates, meeting_steps,
                           parse_date, step_lengths, step_of, time_grid)
 from sim.config import SIGNALS, Config
-from sim.validate import ConfigError, check_correlation
+from sim.validate import ConfigError, as_matrix, check_correlation
 
 #: Event kinds that add to a column of the schedule, with that column.
 EVENT_COLUMNS = {
@@ -68,8 +68,8 @@ def correlation_factors(cfg: Config) -> tuple[np.ndarray, list[str]]:
     factors = []
     for regime, matrix in (("calm", corr.calm), ("stress", corr.stress or corr.calm)):
         key = f"model.correlation.{regime}"
-        arr = np.asarray(matrix, dtype=float)
-        if corr.repair and arr.shape == (K.N_FACTORS, K.N_FACTORS):
+        arr = as_matrix(key, matrix)
+        if corr.repair and arr.shape == (K.N_FACTORS, K.N_FACTORS) and np.all(np.isfinite(arr)):
             fixed = nearest_correlation(arr)
             change = float(np.abs(fixed - arr).max())
             if change > 1e-12:

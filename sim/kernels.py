@@ -64,7 +64,7 @@ CS_SPEED, CS_BASIS = 0, 1
 
 # Outputs.
 (O_UNWIND, O_REPAT, O_HEDGE, O_PEAK_WEEKLY, O_FIRST_LARGE, O_LARGEST_APP, O_AMPLIFICATION,
- O_STRESS_SHARE, O_NONCONV, O_CRASHES, O_INTERVENTIONS, N_OUT_PATH) = range(12)
+ O_STRESS_SHARE, O_NONCONV, O_CRASHES, O_INTERVENTIONS, O_FAIL_STEP, N_OUT_PATH) = range(13)
 OC_UNWIND, OC_REPAT, OC_HEDGE, OC_HOLDINGS, N_OUT_CLS = range(5)
 (V_BOJ, V_FED, V_JGB, V_UST, V_SPREAD, V_USDJPY, V_UNWIND, V_REPAT, V_STRESS, V_FXVOL,
  V_JPI, V_JPA, V_USI, V_USA, N_OUT_TIME) = range(15)
@@ -486,6 +486,11 @@ def simulate_path(rng, gp, sched, chol, cls_par, cls_step, pp, cpp, o_path, o_cl
             stress = trigger or u_regime < sched[t, S_P_CALM2STRESS]
         _record(o_time, t + 1, boj, fed, jgb, ust, spread, x, cum_unwind, cum_repat, stress, var,
                 jpi, jpa, usi, usa)
+        # Numerical guard: stop the path at the first non-finite state and report the step.
+        state = x + var + jgb + ust + boj + fed + cum_unwind + cum_repat + cum_hedge + jpi + jpa + usi + usa
+        if not math.isfinite(state):
+            o_path[O_FAIL_STEP] = t + 1
+            return
 
     for c in range(n_cls):
         o_cls[c, OC_HOLDINGS] = work[c, W_HOLD]
@@ -500,6 +505,7 @@ def simulate_path(rng, gp, sched, chol, cls_par, cls_step, pp, cpp, o_path, o_cl
     o_path[O_NONCONV] = nonconv
     o_path[O_CRASHES] = crashes
     o_path[O_INTERVENTIONS] = interventions
+    o_path[O_FAIL_STEP] = 0.0
 
 
 @njit(cache=True, inline="always")

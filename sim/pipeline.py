@@ -9,7 +9,7 @@ import xarray as xr
 from sim.config import Config
 from sim.engine import run
 from sim.plots import plot_run
-from sim.results import build_dataset, write_netcdf
+from sim.results import build_dataset, open_results, write_netcdf
 from sim.summary import format_summary, key_statistics, write_tables
 
 RESULTS_FILE = "results.nc"
@@ -22,6 +22,17 @@ class RunReport:
     summary: str
     files: list[Path]
     path_steps_per_second: float
+
+
+def finished_with(out_dir: Path, resolved_config: str) -> bool:
+    """Whether ``out_dir`` already holds complete results of a run with this resolved config."""
+    path = Path(out_dir) / RESULTS_FILE
+    if not path.is_file():
+        return False
+    try:
+        return open_results(path).attrs.get("config") == resolved_config
+    except Exception:  # unreadable or partial: run again
+        return False
 
 
 def simulate(cfg: Config, command: str = "python -m sim", progress: bool | None = None) -> tuple[xr.Dataset, float]:
@@ -44,6 +55,8 @@ def run_and_save(cfg: Config, out_dir: Path, command: str = "python -m sim") -> 
     if cfg.output.netcdf:
         files.append(write_netcdf(ds, out_dir / RESULTS_FILE))
     text = format_summary(ds, rows)
+    if ds.attrs.get("notes"):
+        text += f"\nNote: {ds.attrs['notes']}"
     text += (f"\nThroughput: {rate / 1e6:.2f}M path-steps/s on {ds.attrs['threads']} threads "
              f"({ds.attrs['kernel_seconds']:.1f}s in the kernel after "
              f"{ds.attrs['startup_seconds']:.1f}s to compile or load it)")

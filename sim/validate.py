@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sim.calendar import parse_date
 from sim.config import EVENT_KINDS, FACTORS, PRIOR_KINDS, SIGNALS, STEPS, Config, PriorConfig
 
 
@@ -35,24 +36,35 @@ def _unit(key: str, value: float) -> None:
     _check(np.isfinite(value) and 0 <= value <= 1, key, value, "must lie in [0, 1]")
 
 
-def check_prior(key: str, prior: PriorConfig, central: float) -> None:
+def check_prior(key: str, prior: PriorConfig, central: float, central_key: str) -> None:
+    """Check the prior at ``key`` whose central value is ``central`` (config key ``central_key``)."""
     _check(prior.dist in PRIOR_KINDS, f"{key}.dist", prior.dist, f"one of {', '.join(PRIOR_KINDS)}")
     if prior.dist in ("uniform", "triangular"):
         _check(prior.low is not None and prior.high is not None and prior.low < prior.high,
                f"{key}.low/high", (prior.low, prior.high), "low < high, both set")
     if prior.dist == "triangular":
-        _check(prior.low <= central <= prior.high, key, central,
-               f"the central value (mode) must lie in [{prior.low}, {prior.high}]")
+        _check(prior.low <= central <= prior.high, central_key, central,
+               f"the central value (mode) of a triangular prior must lie in [{prior.low}, {prior.high}]"
+               f" (or set {key}.dist=fixed)")
     if prior.dist in ("normal", "lognormal"):
         _check(prior.sd is not None and prior.sd >= 0, f"{key}.sd", prior.sd, "must be set and >= 0")
     if prior.dist == "lognormal":
-        _check(central >= 0, key, central, "a lognormal prior needs a central value (median) >= 0")
+        _check(central >= 0, central_key, central, "a lognormal prior needs a central value (median) >= 0")
+
+
+def as_matrix(key: str, matrix) -> np.ndarray:
+    """``matrix`` as a float array, or ConfigError if its entries are not numbers."""
+    try:
+        return np.asarray(matrix, dtype=float)
+    except (TypeError, ValueError):
+        n = len(FACTORS)
+        raise ConfigError(key, matrix, f"a {n}x{n} matrix of numbers") from None
 
 
 def check_correlation(key: str, matrix) -> np.ndarray:
     """A valid correlation matrix over FACTORS, or ConfigError."""
     n = len(FACTORS)
-    arr = np.asarray(matrix, dtype=float)
+    arr = as_matrix(key, matrix)
     _check(arr.shape == (n, n), key, f"shape {arr.shape}",
            f"a {n}x{n} matrix over the factors {', '.join(FACTORS)}")
     _check(bool(np.all(np.isfinite(arr))), key, "non-finite entries", "finite entries")
@@ -80,6 +92,15 @@ def validate(cfg: Config) -> None:
     snap = cfg.snapshot
     for key in ("usdjpy", "fx_vol"):
         _positive(f"snapshot.{key}", getattr(snap, key))
+    start = parse_date(snap.date, "snapshot.date")
+    for key in ("boj_last_move", "fed_last_move"):
+        day = parse_date(getattr(snap, key), f"snapshot.{key}")
+        _check(day <= start, f"snapshot.{key}", getattr(snap, key),
+               f"a date on or before the snapshot date {snap.date}")
+    for key in ("boj_meetings", "fed_meetings"):
+        days = [parse_date(d, f"snapshot.{key}[{i}]") for i, d in enumerate(getattr(snap, key))]
+        _check(all(a < b for a, b in zip(days, days[1:])), f"snapshot.{key}", list(getattr(snap, key)),
+               "dates in increasing order")
 
     for name, ou in (("jp_inflation", m.macro.jp_inflation), ("jp_activity", m.macro.jp_activity),
                      ("us_inflation", m.macro.us_inflation), ("us_activity", m.macro.us_activity)):
@@ -95,7 +116,7 @@ def validate(cfg: Config) -> None:
     for bank in ("boj", "fed"):
         b = getattr(m.policy, bank)
         key = f"model.policy.{bank}"
-        check_prior(f"{key}.neutral_prior", b.neutral_prior, b.neutral)
+        check_prior(f"{key}.neutral_prior", b.neutral_prior, b.neutral, f"{key}.neutral")
         _nonneg(f"{key}.decision_noise", b.decision_noise)
         _nonneg(f"{key}.min_spacing_months", b.min_spacing_months)
         _check(0 <= b.threshold_25 <= b.threshold_50, f"{key}.threshold_25", b.threshold_25,
@@ -113,7 +134,7 @@ def validate(cfg: Config) -> None:
     _positive("model.fx.vol_halflife_weeks", fx.vol_halflife_weeks)
     _nonneg("model.impact.price_impact", m.impact.price_impact)
     check_prior("model.impact.price_impact_prior", m.impact.price_impact_prior,
-                m.impact.price_impact)
+                m.impact.price_impact, "model.impact.price_impact")
     _unit("model.impact.permanent_share", m.impact.permanent_share)
     _positive("model.impact.linear_limit", m.impact.linear_limit)
     _positive("model.impact.transient_halflife_weeks", m.impact.transient_halflife_weeks)
@@ -129,11 +150,12 @@ def validate(cfg: Config) -> None:
         key = f"investors.{name}"
         _check(c.signal in SIGNALS, f"{key}.signal", c.signal, f"one of {', '.join(SIGNALS)}")
         _nonneg(f"{key}.holdings", c.holdings)
-        check_prior(f"{key}.holdings_prior", c.holdings_prior, c.holdings)
+        check_prior(f"{key}.holdings_prior", c.holdings_prior, c.holdings, f"{key}.holdings")
         for field in ("hedge_ratio", "max_hedge_ratio", "hedge_share", "repatriation_share",
                       "bond_share"):
             _unit(f"{key}.{field}", getattr(c, field))
-        check_prior(f"{key}.repatriation_prior", c.repatriation_prior, c.repatriation_share)
+        check_prior(f"{key}.repatriation_prior", c.repatriation_prior, c.repatriation_share,
+                    f"{key}.repatriation_share")
         _check(c.max_hedge_ratio >= c.hedge_ratio or c.hedge_share == 0, f"{key}.max_hedge_ratio",
                c.max_hedge_ratio, f"at least hedge_ratio ({c.hedge_ratio}) when hedge_share > 0")
         _positive(f"{key}.threshold_width", c.threshold_width)
