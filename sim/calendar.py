@@ -1,7 +1,8 @@
 """Calendar: the simulation's time grid, the meeting calendars and dated events.
 
-Time is measured in business years (252 business days), so a weekly step is 5/252 years and
-a daily step 1/252 whatever the weekday.  Step ``t`` runs from ``dates[t]`` to
+Time is measured in years of business days: Monday to Friday without holidays, 365.25 * 5 / 7
+(about 260.9) of them a year, so a weekly step is 7/365.25 years like a calendar week and a
+daily step 1/260.9 whatever the weekday.  Step ``t`` runs from ``dates[t]`` to
 ``dates[t + 1]``; anything dated inside (dates[t], dates[t + 1]] happens in step ``t``.
 """
 from __future__ import annotations
@@ -10,7 +11,7 @@ import datetime as _dt
 
 import numpy as np
 
-BUSINESS_DAYS_PER_YEAR = 252.0
+BUSINESS_DAYS_PER_YEAR = 365.25 * 5.0 / 7.0
 MEETINGS_PER_YEAR_FALLBACK = 8
 
 

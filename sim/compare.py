@@ -131,8 +131,16 @@ def check_comparable(runs: list[Run]) -> bool:
         if not np.array_equal(ds["quantile"], first["quantile"]):
             raise CompareError(f"cannot compare '{run.name}' with '{runs[0].name}': their output "
                                "quantiles differ")
-    seeds = {int(r.ds.attrs["seed"]) for r in runs}
-    return len(seeds) == 1
+    # Paths share their shocks only if the seed and the block layout of the streams agree.
+    streams = {(int(r.ds.attrs["seed"]), _block_size(r.ds)) for r in runs}
+    return len(streams) == 1
+
+
+def _block_size(ds: xr.Dataset):
+    try:
+        return yaml.safe_load(ds.attrs.get("config", ""))["sampler"]["block_size"]
+    except (yaml.YAMLError, KeyError, TypeError):
+        return None
 
 
 def combine(runs: list[Run], baseline: str, paired: bool) -> xr.Dataset:
@@ -153,7 +161,7 @@ def combine(runs: list[Run], baseline: str, paired: bool) -> xr.Dataset:
         "title": "Comparison of yen carry-trade unwind runs",
         "source": runs[0].ds.attrs.get("source", ""),
         "baseline": baseline,
-        "common_random_numbers": "yes" if paired else "no (seeds differ)",
+        "common_random_numbers": "yes" if paired else "no (seeds or block sizes differ)",
         "seed": int(runs[0].ds.attrs["seed"]),
         "history": f"{stamp}: python -m sim.compare " + " ".join(str(r.path) for r in runs),
     }
@@ -236,7 +244,7 @@ def format_tables(table: list[dict], diffs: list[Difference], baseline: str, pai
     for row in table:
         lines.append(f"| {row['variant']} | " + " | ".join(_cell(k, row[k]) for k in keys) + " |")
     lines += ["", f"Differences against the baseline '{baseline}' "
-              + ("(paired over common random numbers)" if paired else "(unpaired: the seeds differ)"),
+              + ("(paired over common random numbers)" if paired else "(unpaired: seeds or block sizes differ)"),
               "", "| variant | metric | baseline | difference | 95% CI | SE paired | SE unpaired |",
               "|---|---|---|---|---|---|---|"]
     for d in diffs:

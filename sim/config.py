@@ -199,7 +199,7 @@ class InterventionConfig:
 
 @dataclass
 class FeedbackConfig:
-    max_iter: int = 100
+    max_iter: int = 1000
     tol: float = 1e-9
 
 

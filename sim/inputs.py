@@ -188,7 +188,7 @@ def build_inputs(cfg: Config) -> Inputs:
         gp[o + K.B_PHI_PI] = b.inflation_response
         gp[o + K.B_PHI_Y] = b.activity_response
         gp[o + K.B_PHI_FX] = b.fx_response
-        gp[o + K.B_LOGFX_REF] = math.log(b.fx_reference) if b.fx_reference > 0 else 0.0
+        gp[o + K.B_LOGFX_REF] = math.log(b.fx_reference)
         gp[o + K.B_RHO] = b.smoothing
         gp[o + K.B_NOISE] = b.decision_noise
         gp[o + K.B_C25] = b.threshold_25

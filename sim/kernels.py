@@ -72,6 +72,9 @@ OC_UNWIND, OC_REPAT, OC_HEDGE, OC_HOLDINGS, N_OUT_CLS = range(5)
 N_FACTORS = 7
 # Class scratch columns (per block).
 W_Q, W_QN, W_HOLD, W_BASIS, W_PHI0, N_WORK = range(6)
+# The step's state seen by the within-step solver, vector ``st`` (per block).
+(ST_XPRE, ST_EXTERNAL, ST_IMPACT, ST_LIMIT, ST_X, ST_VAR, ST_DT, ST_EWMA, ST_BOJ, ST_FED, ST_JGB,
+ ST_UST, ST_LOGFX0, N_ST) = range(14)
 
 
 # ---------------------------------------------------------------------------------------
@@ -176,29 +179,31 @@ def _signal(kind, x, basis, boj, fed, jgb, ust, vol_pct):
 
 
 @njit(cache=True)
-def _investor_targets(x, x_prev, var_prev, dt, ewma, boj, fed, jgb, ust, logfx0,
-                      cls_par, speed, cpp, work):
+def _investor_targets(x, st, cls_par, speed, cpp, work):
     """Candidate exit shares of every class at log USD/JPY ``x``; returns (yen bought, var).
 
     Writes the candidate share of each class into ``work[:, W_QN]``; nothing is committed.
+    The realised variance includes this step's candidate return.
     """
-    r = x - x_prev
-    var = ewma * var_prev + (1.0 - ewma) * r * r / dt
+    r = x - st[ST_X]
+    ewma = st[ST_EWMA]
+    var = ewma * st[ST_VAR] + (1.0 - ewma) * r * r / st[ST_DT]
     vol_pct = 100.0 * math.sqrt(var)
+    boj, fed, jgb, ust = st[ST_BOJ], st[ST_FED], st[ST_JGB], st[ST_UST]
     buying = 0.0
     for c in range(cls_par.shape[0]):
         kind = int(cls_par[c, C_SIGNAL])
         q = work[c, W_Q]
         if kind == SIG_ALLOCATION:
             # Band rebalancing of a pension fund towards its policy weight.
+            # Wealth at current prices is 1 - w0 + w0 * ratio whatever has been sold (trades
+            # are self-financing); the foreign weight is the held foreign part of it.
             w0 = cls_par[c, C_W0]
             wt = cls_par[c, C_WT]
-            ratio = math.exp(x - logfx0)
-            pos = 1.0 - q
-            foreign = w0 * pos * ratio
-            weight = foreign / (foreign + 1.0 - w0 * pos)
-            drift = 100.0 * (weight - wt)
-            pos_target = wt / (w0 * (ratio * (1.0 - wt) + wt))
+            ratio = math.exp(x - st[ST_LOGFX0])
+            wealth = 1.0 - w0 + w0 * ratio
+            drift = 100.0 * (w0 * (1.0 - q) * ratio / wealth - wt)
+            pos_target = wt * wealth / (w0 * ratio)
             act = norm_cdf((abs(drift) - cls_par[c, C_MU]) / cls_par[c, C_WIDTH])
             target = q + act * ((1.0 - pos_target) - q)
         else:
@@ -220,6 +225,47 @@ def _investor_targets(x, x_prev, var_prev, dt, ewma, boj, fed, jgb, ust, logfx0,
         buying += h0 * dq * (cpp[c, CP_REPAT] * (1.0 - hs)
                              + hs * (cls_par[c, C_HEDGE_MAX] - cls_par[c, C_HEDGE0]))
     return buying, var
+
+
+@njit(cache=True)
+def _residual(g, st, cls_par, speed, cpp, work):
+    """Psi(g) - g, where Psi(g) is log USD/JPY after the flows that the level g triggers."""
+    buying, _v = _investor_targets(g, st, cls_par, speed, cpp, work)
+    return st[ST_XPRE] - price_impact(st[ST_EXTERNAL] + buying, st[ST_IMPACT], st[ST_LIMIT]) - g
+
+
+@njit(cache=True)
+def solve_step(st, cls_par, speed, cpp, work, max_iter, tol):
+    """The within-step equilibrium: a level g with |Psi(g) - g| <= tol; returns (g, converged).
+
+    Plain iteration g <- Psi(g) starts from the level with official flows only, which is the
+    path a market would take (tatonnement).  As soon as two iterates straddle a root, the root
+    between them is found by the Illinois variant of regula falsi, so an oscillating iteration
+    still converges and the root selected is the one the iteration reached.
+    """
+    g = st[ST_XPRE] - price_impact(st[ST_EXTERNAL], st[ST_IMPACT], st[ST_LIMIT])
+    h = _residual(g, st, cls_par, speed, cpp, work)
+    n = 1
+    while abs(h) > tol and n < max_iter:
+        g_next = g + h
+        h_next = _residual(g_next, st, cls_par, speed, cpp, work)
+        n += 1
+        if (h_next > 0.0) != (h > 0.0) and abs(h_next) > tol:
+            a, fa, b, fb = g, h, g_next, h_next
+            while n < max_iter:
+                c = b - fb * (b - a) / (fb - fa)
+                fc = _residual(c, st, cls_par, speed, cpp, work)
+                n += 1
+                if abs(fc) <= tol or abs(b - a) <= tol:
+                    return c, True  # within tol of a root: h is continuous and changes sign
+                if (fc > 0.0) != (fb > 0.0):
+                    a, fa = b, fb
+                else:
+                    fa *= 0.5
+                b, fb = c, fc
+            return b, False
+        g, h = g_next, h_next
+    return g, abs(h) <= tol
 
 
 # ---------------------------------------------------------------------------------------
@@ -267,7 +313,7 @@ def _decide(bank, gp, sched, t, col, rate, neutral, infl, act, logfx, since, str
 
 @njit(cache=True)
 def simulate_path(rng, gp, sched, chol, cls_par, cls_step, pp, cpp, o_path, o_cls, o_time,
-                  z, e, work):
+                  z, e, work, st):
     """Simulate one path from the snapshot to the horizon, writing its outputs."""
     n_steps = sched.shape[0]
     n_cls = cls_par.shape[0]
@@ -281,7 +327,7 @@ def simulate_path(rng, gp, sched, chol, cls_par, cls_step, pp, cpp, o_path, o_cl
     jgb, ust = gp[G_JGB0], gp[G_UST0]
     spread = ust - jgb
     x = gp[G_LOGFX0]
-    logfx0 = x
+    st[ST_LOGFX0] = x
     var = gp[G_VAR0]
     transient = 0.0
     since_boj, since_fed = gp[G_BOJ_SINCE0], gp[G_FED_SINCE0]
@@ -395,33 +441,26 @@ def simulate_path(rng, gp, sched, chol, cls_par, cls_step, pp, cpp, o_path, o_cl
         x_pre = x + dx_exo + (decayed - transient)
 
         # Within-step feedback: flows move the yen, the yen moves signals, signals move flows.
-        # Fixed-point iteration on x, with a geometric (Aitken) extrapolation whenever two
-        # successive steps shrink by a steady ratio.
+        # Within-step feedback: solve for the level at which flows and the yen agree, then
+        # commit the flows evaluated at that level.
         speed = cls_step[t]
         limit = gp[G_IMPACT_LIMIT]
-        guess = x_pre - price_impact(external, impact, limit)
-        prev_step = 0.0
-        converged = False
-        for _ in range(int(gp[G_MAX_ITER])):
-            buying, _v = _investor_targets(guess, x, var, dt, sched[t, S_EWMA], boj, fed, jgb,
-                                           ust, logfx0, cls_par, speed, cpp, work)
-            nxt = x_pre - price_impact(external + buying, impact, limit)
-            step = nxt - guess
-            if abs(step) <= gp[G_TOL]:
-                guess = nxt
-                converged = True
-                break
-            ratio = step / prev_step if prev_step != 0.0 else 0.0
-            if 0.0 < ratio < 0.95:
-                nxt += step * ratio / (1.0 - ratio)
-                prev_step = 0.0
-            else:
-                prev_step = step
-            guess = nxt
+        st[ST_XPRE] = x_pre
+        st[ST_EXTERNAL] = external
+        st[ST_IMPACT] = impact
+        st[ST_LIMIT] = limit
+        st[ST_X] = x
+        st[ST_VAR] = var
+        st[ST_DT] = dt
+        st[ST_EWMA] = sched[t, S_EWMA]
+        st[ST_BOJ] = boj
+        st[ST_FED] = fed
+        st[ST_JGB] = jgb
+        st[ST_UST] = ust
+        level, converged = solve_step(st, cls_par, speed, cpp, work, int(gp[G_MAX_ITER]), gp[G_TOL])
         if not converged:
             nonconv += 1
-        buying, var = _investor_targets(guess, x, var, dt, sched[t, S_EWMA], boj, fed, jgb, ust,
-                                        logfx0, cls_par, speed, cpp, work)
+        buying, var = _investor_targets(level, st, cls_par, speed, cpp, work)
         flow = external + buying
         # Permanent and transient parts of the impact; with zero impact, move == dx_exo exactly.
         total_impact = price_impact(flow, impact, limit)
@@ -546,7 +585,8 @@ def simulate_chunk(seeds, block_size, shared, per_path, outs):
         z = np.empty(10)
         e = np.empty(N_FACTORS)
         work = np.empty((n_cls, N_WORK))
+        st = np.empty(N_ST)
         stop = min((b + 1) * block_size, n_paths)
         for p in range(b * block_size, stop):
             simulate_path(rng, gp, sched, chol, cls_par, cls_step, path_par[p], cls_path_par[p],
-                          out_path[p], out_cls[p], out_time[p], z, e, work)
+                          out_path[p], out_cls[p], out_time[p], z, e, work, st)

@@ -72,8 +72,11 @@ def _money(bn: float) -> str:
     return f"{bn / 1000:g}tn" if bn >= 1000 else f"{bn:g}bn"
 
 
-def _fmt(value: float, se: float, units: str) -> str:
+def _fmt(value: float, se: float, units: str, n: int = 0) -> str:
     if units == "1":
+        if n and value in (0.0, 1.0):  # no event (or no miss) seen: give the rule-of-three bound
+            bound = 100 * 3.0 / n
+            return f"{100 * value:.0f}% (95% bound {bound:.2g}%)"
         return f"{100 * value:.2f}% ± {100 * se:.2f}%"
     digits = 0 if abs(value) >= 100 else 1
     return f"{value:,.{digits}f} ± {se:,.{max(digits, 1)}f}"
@@ -96,7 +99,7 @@ def format_summary(ds: xr.Dataset, rows: list[Stat]) -> str:
                      + "".join(f"{_fmt(r.value, r.se, r.units):>18}" for r in cells))
     probs = [r for r in rows if r.statistic.startswith("P(")]
     lines.append("")
-    lines.append("   ".join(f"{r.statistic.replace('P(', 'P(unwind ')} = {_fmt(r.value, r.se, '1')}"
+    lines.append("   ".join(f"{r.statistic.replace('P(', 'P(unwind ')} = {_fmt(r.value, r.se, '1', n)}"
                             for r in probs))
     fx = ds["usdjpy_end"].values
     lo, med, hi = np.quantile(fx, [0.05, 0.5, 0.95])

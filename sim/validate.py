@@ -119,6 +119,7 @@ def validate(cfg: Config) -> None:
         check_prior(f"{key}.neutral_prior", b.neutral_prior, b.neutral, f"{key}.neutral")
         _nonneg(f"{key}.decision_noise", b.decision_noise)
         _nonneg(f"{key}.min_spacing_months", b.min_spacing_months)
+        _positive(f"{key}.fx_reference", b.fx_reference)
         _check(0 <= b.threshold_25 <= b.threshold_50, f"{key}.threshold_25", b.threshold_25,
                "0 <= threshold_25 <= threshold_50")
         _check(b.max_move in (0.0, 0.25, 0.5), f"{key}.max_move", b.max_move, "0, 0.25 or 0.5")

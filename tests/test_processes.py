@@ -91,3 +91,40 @@ def test_shock_correlations_match_the_configured_matrix(quiet_run):
     bad = np.argwhere(np.abs(sample - target) > tol)
     assert bad.size == 0, [(FACTORS[i], FACTORS[j], sample[i, j], target[i, j]) for i, j in bad]
     np.testing.assert_allclose(z.std(axis=1), 1.0, atol=4 * math.sqrt(0.5 / n))
+
+
+def test_stress_regime_uses_the_stress_correlations_and_volatility():
+    cfg = small([*QUIET, "model.fx.spread_elasticity=0", "model.fx.stress_to_calm=0",
+                 "scenario.events=[{date: '2025-12-22', kind: stress}]"], paths=4000, months=12)
+    r = run(cfg, progress=False)
+    sched, series = r.inputs.sched, r.time_out
+    assert np.all(series[:, 1:, K.V_STRESS] == 1.0)
+    shocks = []
+    for k, (col, ou) in enumerate([(K.V_JPI, cfg.model.macro.jp_inflation), (K.V_JPA, cfg.model.macro.jp_activity),
+                                   (K.V_USI, cfg.model.macro.us_inflation), (K.V_USA, cfg.model.macro.us_activity)]):
+        x = series[:, :, col]
+        shocks.append((x[:, 1:] - ou.mean - (x[:, :-1] - ou.mean) * sched[:, K.S_A0 + k]) / sched[:, K.S_S0 + k])
+    for k, (col, bank, ou) in zip((4, 5), ((K.V_JGB, "boj", cfg.model.yields.jgb_term_premium),
+                                           (K.V_UST, "fed", cfg.model.yields.ust_term_premium))):
+        tp = _term_premium(cfg, r, series[:, :, col], bank)
+        shocks.append((tp[:, 1:] - ou.mean - (tp[:, :-1] - ou.mean) * sched[:, K.S_A0 + k]) / sched[:, K.S_S0 + k])
+    log_fx = np.log(series[:, :, K.V_USDJPY])
+    shocks.append(np.diff(log_fx, axis=1) / (cfg.model.fx.stress_vol / 100 * sched[:, K.S_SQDT]))
+    z = np.stack([s.ravel() for s in shocks])
+    n = z.shape[1]
+    target = np.asarray(cfg.model.correlation.stress)
+    assert np.all(np.abs(np.corrcoef(z) - target) <= 4 * (1 - target**2) / math.sqrt(n) + 1e-12)
+    np.testing.assert_allclose(z.std(axis=1), 1.0, atol=4 * math.sqrt(0.5 / n))
+
+
+def test_crash_counts_are_binomial_at_constant_intensity():
+    lam = 2.0
+    cfg = small([*QUIET, "model.fx.crash_crowding=0", f"model.fx.crash_intensity={lam}"],
+                paths=8000, months=12)
+    r = run(cfg, progress=False)
+    p = 1 - np.exp(-lam * r.inputs.sched[:, K.S_DT])
+    mean, var = p.sum(), (p * (1 - p)).sum()
+    counts = r.path_out[:, K.O_CRASHES]
+    n = len(counts)
+    assert abs(counts.mean() - mean) < 4 * math.sqrt(var / n)
+    assert abs(counts.var(ddof=1) / var - 1) < 4 * math.sqrt(2 / n)
