@@ -74,7 +74,11 @@ N_FACTORS = 7
 W_Q, W_QN, W_HOLD, W_BASIS, W_PHI0, N_WORK = range(6)
 # The step's state seen by the within-step solver, vector ``st`` (per block).
 (ST_XPRE, ST_EXTERNAL, ST_IMPACT, ST_LIMIT, ST_X, ST_VAR, ST_DT, ST_EWMA, ST_BOJ, ST_FED, ST_JGB,
- ST_UST, ST_LOGFX0, N_ST) = range(14)
+ ST_UST, ST_LOGFX0, ST_BUYING, ST_VAR_NEW, N_ST) = range(16)
+# The draws of one step, vector ``z``: 10 normals (7 factors, BoJ and Fed decisions, a spare),
+# then 5 uniforms (regime switch, crash, crash size, fiscal jump, intervention).
+N_NORMALS = 10
+(Z_REGIME, Z_CRASH, Z_SIZE, Z_FISCAL, Z_INTERV, N_DRAWS) = range(N_NORMALS, N_NORMALS + 6)
 
 
 # ---------------------------------------------------------------------------------------
@@ -115,6 +119,26 @@ def normal_pair(s):
         if r2 < 1.0:
             f = math.sqrt(-2.0 * math.log(r2) / r2)
             return u * f, v * f
+
+
+@njit(cache=True, inline="always")
+def draw_step(rng, z):
+    """All random numbers of one path-step, always the same count whatever the parameters."""
+    for k in range(0, N_NORMALS, 2):
+        z[k], z[k + 1] = normal_pair(rng)
+    for k in range(N_NORMALS, N_DRAWS):
+        z[k] = uniform(rng)
+
+
+@njit(cache=True, parallel=True)
+def draw_shocks(seeds, block_size, n_paths, out):
+    """The draws ``simulate_chunk`` makes, path by path: out[path, step, :N_DRAWS]."""
+    for b in prange(seeds.shape[0]):
+        rng = seeds[b].copy()
+        stop = min((b + 1) * block_size, n_paths)
+        for p in range(b * block_size, stop):
+            for t in range(out.shape[1]):
+                draw_step(rng, out[p, t])
 
 
 @njit(cache=True, inline="always")
@@ -230,13 +254,18 @@ def _investor_targets(x, st, cls_par, speed, cpp, work):
 @njit(cache=True)
 def _residual(g, st, cls_par, speed, cpp, work):
     """Psi(g) - g, where Psi(g) is log USD/JPY after the flows that the level g triggers."""
-    buying, _v = _investor_targets(g, st, cls_par, speed, cpp, work)
+    buying, var = _investor_targets(g, st, cls_par, speed, cpp, work)
+    st[ST_BUYING] = buying
+    st[ST_VAR_NEW] = var
     return st[ST_XPRE] - price_impact(st[ST_EXTERNAL] + buying, st[ST_IMPACT], st[ST_LIMIT]) - g
 
 
 @njit(cache=True)
 def solve_step(st, cls_par, speed, cpp, work, max_iter, tol):
     """The within-step equilibrium: a level g with |Psi(g) - g| <= tol; returns (g, converged).
+
+    The last evaluation is always at the returned level, so ``work[:, W_QN]``,
+    ``st[ST_BUYING]`` and ``st[ST_VAR_NEW]`` hold the investors' response at that level.
 
     Plain iteration g <- Psi(g) starts from the level with official flows only, which is the
     path a market would take (tatonnement).  As soon as two iterates straddle a root, the root
@@ -369,14 +398,9 @@ def simulate_path(rng, gp, sched, chol, cls_par, cls_step, pp, cpp, o_path, o_cl
 
     for t in range(n_steps):
         dt = sched[t, S_DT]
-        # Fixed draws per step: 10 normals (7 factors, 2 decisions, 1 spare) and 5 uniforms.
-        for k in range(0, 10, 2):
-            z[k], z[k + 1] = normal_pair(rng)
-        u_regime = uniform(rng)
-        u_crash = uniform(rng)
-        u_size = uniform(rng)
-        u_fiscal = uniform(rng)
-        u_interv = uniform(rng)
+        draw_step(rng, z)
+        u_regime, u_crash, u_size = z[Z_REGIME], z[Z_CRASH], z[Z_SIZE]
+        u_fiscal, u_interv = z[Z_FISCAL], z[Z_INTERV]
         if sched[t, S_EV_STRESS] != 0.0:
             stress = True  # a scripted stress event takes effect in its own step
         lower = chol[1] if stress else chol[0]
@@ -460,8 +484,8 @@ def simulate_path(rng, gp, sched, chol, cls_par, cls_step, pp, cpp, o_path, o_cl
         level, converged = solve_step(st, cls_par, speed, cpp, work, int(gp[G_MAX_ITER]), gp[G_TOL])
         if not converged:
             nonconv += 1
-        buying, var = _investor_targets(level, st, cls_par, speed, cpp, work)
-        flow = external + buying
+        var = st[ST_VAR_NEW]
+        flow = external + st[ST_BUYING]
         # Permanent and transient parts of the impact; with zero impact, move == dx_exo exactly.
         total_impact = price_impact(flow, impact, limit)
         move = dx_exo + (decayed - transient) - total_impact
@@ -582,7 +606,7 @@ def simulate_chunk(seeds, block_size, shared, per_path, outs):
     n_cls = cls_par.shape[0]
     for b in prange(seeds.shape[0]):
         rng = seeds[b].copy()
-        z = np.empty(10)
+        z = np.empty(N_DRAWS)
         e = np.empty(N_FACTORS)
         work = np.empty((n_cls, N_WORK))
         st = np.empty(N_ST)
