@@ -23,6 +23,7 @@ FACTORS = ("jp_inflation", "jp_activity", "us_inflation", "us_activity", "jgb_te
 SIGNALS = ("carry_to_risk", "drawdown", "hedged_pickup", "yield_level", "allocation_drift")
 PRIOR_KINDS = ("fixed", "uniform", "triangular", "normal", "lognormal")
 STEPS = ("daily", "weekly", "monthly")
+FORMATS = ("netcdf", "zarr", "none")
 EVENT_KINDS = ("boj_decision", "fed_decision", "boj_probability", "fed_probability", "fx_shock",
                "jgb_term_premium", "ust_term_premium", "jp_inflation", "jp_activity",
                "us_inflation", "us_activity", "intervention", "stress")
@@ -233,6 +234,8 @@ class SamplerConfig:
     chunk_paths: int = 16_384
     threads: int = 0
     sample_paths: int = 50
+    scheduler: Optional[str] = None
+    workers: int = 2
 
 
 @dataclass
@@ -241,7 +244,7 @@ class OutputConfig:
         default_factory=lambda: [0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99])
     large_unwind_weekly: float = 50.0
     exceedance_thresholds: List[float] = field(default_factory=lambda: [500.0, 1000.0])
-    netcdf: bool = True
+    format: str = "netcdf"
     plots: bool = True
     progress: bool = True
 

@@ -1,8 +1,8 @@
-"""Drive the kernel over chunks of paths and gather its outputs as numpy arrays.
+"""Drive the kernel over chunks of paths, in this process or on a Dask cluster.
 
 A chunk is a whole number of fixed-size blocks; the random stream of a block depends only on
-the seed and the block's global index, so neither the chunk size nor the number of numba
-threads changes any result.
+the seed and the block's global index, so neither the chunk size, the number of numba threads
+nor the number of Dask workers changes any result.
 """
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from sim import kernels as K
 from sim.config import Config
 from sim.inputs import Inputs, build_inputs
 from sim.rng import block_seeds, draw_prior, parameter_uniforms
+from sim.timestats import ChunkStats, Edges, TimeStats, chunk_stats
 from sim.validate import validate
 
 
@@ -106,40 +107,154 @@ def _check_finite(path_out: np.ndarray, start: int, block_size: int, dates: np.n
             "are too extreme for the model")
 
 
+@dataclass
+class Chunk:
+    """The kernel's outputs for global paths [start, stop)."""
+
+    start: int
+    stop: int
+    path_out: np.ndarray
+    cls_out: np.ndarray
+    path_par: np.ndarray
+    cls_path_par: np.ndarray
+    time_out: Optional[np.ndarray]   # None once reduced to statistics
+    elapsed: float
+    stats: Optional[ChunkStats] = None
+
+
+def chunk_ranges(cfg: Config) -> list[tuple[int, int]]:
+    """Path ranges of the chunks: whole blocks, ``chunk_paths`` rounded down to blocks."""
+    smp = cfg.sampler
+    chunk = max(smp.block_size, (smp.chunk_paths // smp.block_size) * smp.block_size)
+    return [(s, min(s + chunk, smp.paths)) for s in range(0, smp.paths, chunk)]
+
+
+def simulate_range(cfg: Config, inputs: Inputs, start: int, stop: int) -> Chunk:
+    """Simulate global paths [start, stop) (start on a block boundary); a pure function."""
+    bs = cfg.sampler.block_size
+    n_cls, n_time = len(inputs.investors), len(inputs.dates)
+    seeds = block_seeds(cfg.sampler.seed, start // bs, -(-(stop - start) // bs))
+    pp, cpp = path_parameters(cfg, inputs.investors, start, stop)
+    n = stop - start
+    outs = (np.empty((n, K.N_OUT_PATH)), np.empty((n, n_cls, K.N_OUT_CLS)),
+            np.empty((n, n_time, K.N_OUT_TIME)))
+    began = time.perf_counter()
+    K.simulate_chunk(seeds, bs, inputs.shared, (pp, cpp), outs)
+    elapsed = time.perf_counter() - began
+    _check_finite(outs[0], start, bs, inputs.dates)
+    return Chunk(start, stop, outs[0], outs[1], pp, cpp, outs[2], elapsed)
+
+
+def reduce_chunk(chunk: Chunk, edges: Edges, block_size: int, n_sample: int) -> Chunk:
+    """Replace a chunk's time series by its statistics, keeping the rows of sample paths."""
+    chunk.stats = chunk_stats(chunk.time_out, edges, block_size)
+    keep = max(0, min(n_sample, chunk.stop) - chunk.start)
+    chunk.time_out = chunk.time_out[:keep].copy()
+    return chunk
+
+
+def _set_threads(cfg: Config) -> int:
+    threads = cfg.sampler.threads or numba.config.NUMBA_NUM_THREADS
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    return numba.get_num_threads()
+
+
 def run(cfg: Config, progress: Optional[bool] = None) -> RunArrays:
-    """Validate ``cfg``, simulate every path and return the raw arrays."""
+    """Validate ``cfg``, simulate every path and return all raw arrays (memory grows with paths).
+
+    For tests and small studies; command-line runs use :func:`stream`, whose memory is bounded
+    by a chunk.
+    """
     validate(cfg)
     inputs = build_inputs(cfg)
-    smp = cfg.sampler
-    n, bs = smp.paths, smp.block_size
-    threads = smp.threads or numba.config.NUMBA_NUM_THREADS
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    chunk = max(bs, (smp.chunk_paths // bs) * bs)
-    n_cls = len(inputs.investors)
-    n_time = len(inputs.dates)
-    path_out = np.empty((n, K.N_OUT_PATH))
-    cls_out = np.empty((n, n_cls, K.N_OUT_CLS))
-    time_out = np.empty((n, n_time, K.N_OUT_TIME))
-    path_par = np.empty((n, K.N_PATH_PAR))
-    cls_path_par = np.empty((n, n_cls, 2))
+    threads = _set_threads(cfg)
     startup = warm_up(inputs, cfg)
+    ranges = chunk_ranges(cfg)
     show = cfg.output.progress if progress is None else progress
-    report = _progress_printer(n) if show else None
-    n_chunks = -(-n // chunk)
-    elapsed = 0.0
-    for k, start in enumerate(range(0, n, chunk)):
-        stop = min(start + chunk, n)
-        first_block = start // bs
-        seeds = block_seeds(smp.seed, first_block, -(-(stop - start) // bs))
-        pp, cpp = path_parameters(cfg, inputs.investors, start, stop)
-        path_par[start:stop], cls_path_par[start:stop] = pp, cpp
-        outs = (path_out[start:stop], cls_out[start:stop], time_out[start:stop])
-        began = time.perf_counter()
-        K.simulate_chunk(seeds, bs, inputs.shared, (pp, cpp), outs)
-        elapsed += time.perf_counter() - began
-        _check_finite(path_out[start:stop], start, bs, inputs.dates)
+    report = _progress_printer(cfg.sampler.paths) if show else None
+    chunks = []
+    for k, (start, stop) in enumerate(ranges):
+        chunks.append(simulate_range(cfg, inputs, start, stop))
         if report:
-            report(stop, f"{k + 1}/{n_chunks}")
-    return RunArrays(inputs=inputs, path_out=path_out, cls_out=cls_out, path_par=path_par,
-                     cls_path_par=cls_path_par, time_out=time_out, elapsed=elapsed, startup=startup,
-                     threads=numba.get_num_threads(), notes=list(inputs.notes))
+            report(stop, f"{k + 1}/{len(ranges)}")
+    cat = lambda name: np.concatenate([getattr(c, name) for c in chunks])  # noqa: E731
+    return RunArrays(inputs=inputs, path_out=cat("path_out"), cls_out=cat("cls_out"),
+                     path_par=cat("path_par"), cls_path_par=cat("cls_path_par"),
+                     time_out=cat("time_out"), elapsed=sum(c.elapsed for c in chunks),
+                     startup=startup, threads=threads, notes=list(inputs.notes))
+
+
+@dataclass
+class StreamResult:
+    """What a streamed run leaves after every chunk has gone to the sink."""
+
+    inputs: Inputs
+    stats: TimeStats
+    sample: np.ndarray          # sample paths x dates x N_OUT_TIME
+    elapsed: float
+    startup: float
+    threads: int
+    workers: int
+    notes: list[str]
+    path_steps: int
+
+
+def _remote_chunk(cfg: Config, start: int, stop: int, edges: Edges, n_sample: int) -> Chunk:
+    """A chunk computed on a Dask worker, reduced before it travels back."""
+    numba.set_num_threads(1)
+    inputs = build_inputs(cfg)
+    return reduce_chunk(simulate_range(cfg, inputs, start, stop), edges, cfg.sampler.block_size,
+                        n_sample)
+
+
+def stream(cfg: Config, sink: Callable[[Chunk], None], progress: Optional[bool] = None,
+           client=None) -> StreamResult:
+    """Simulate chunk by chunk, hand each chunk's per-path arrays to ``sink`` in path order.
+
+    The first chunk is simulated here; its first block fixes the histogram bins of the per-date
+    statistics;
+    the others run here or, given a ``dask.distributed`` client, on its workers.  Memory held
+    here is one chunk plus the statistics, whatever the number of paths.
+    """
+    validate(cfg)
+    inputs = build_inputs(cfg)
+    threads = _set_threads(cfg)
+    startup = warm_up(inputs, cfg)
+    ranges = chunk_ranges(cfg)
+    n_sample = min(cfg.sampler.sample_paths, cfg.sampler.paths)
+    show = cfg.output.progress if progress is None else progress
+    report = _progress_printer(cfg.sampler.paths) if show else None
+    bs = cfg.sampler.block_size
+
+    first = simulate_range(cfg, inputs, *ranges[0])
+    edges = Edges.from_first_chunk(first.time_out[:bs])  # the first block: same for any chunking
+    stats = TimeStats(edges, len(inputs.dates), K.N_OUT_TIME)
+    sample = np.empty((n_sample, len(inputs.dates), K.N_OUT_TIME))
+    elapsed = 0.0
+
+    def absorb(chunk: Chunk, k: int) -> None:
+        nonlocal elapsed
+        stats.add(chunk.stats, chunk.stop - chunk.start)
+        rows = chunk.time_out
+        sample[chunk.start:chunk.start + len(rows)] = rows
+        elapsed += chunk.elapsed
+        sink(chunk)
+        if report:
+            report(chunk.stop, f"{k + 1}/{len(ranges)}")
+
+    absorb(reduce_chunk(first, edges, bs, n_sample), 0)
+    if client is None:
+        for k, (start, stop) in enumerate(ranges[1:], start=1):
+            absorb(reduce_chunk(simulate_range(cfg, inputs, start, stop), edges, bs, n_sample), k)
+        workers = 1
+    else:
+        futures = [client.submit(_remote_chunk, cfg, start, stop, edges, n_sample, pure=False)
+                   for start, stop in ranges[1:]]
+        for k, future in enumerate(futures, start=1):
+            absorb(future.result(), k)  # in path order, whatever order they finish in
+            future.release()
+        workers = len(client.scheduler_info()["workers"])
+    steps = len(inputs.dates) - 1
+    return StreamResult(inputs=inputs, stats=stats, sample=sample, elapsed=elapsed,
+                        startup=startup, threads=threads, workers=workers,
+                        notes=list(inputs.notes), path_steps=cfg.sampler.paths * steps)

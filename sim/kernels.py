@@ -64,7 +64,8 @@ CS_SPEED, CS_BASIS = 0, 1
 
 # Outputs.
 (O_UNWIND, O_REPAT, O_HEDGE, O_PEAK_WEEKLY, O_FIRST_LARGE, O_LARGEST_APP, O_AMPLIFICATION,
- O_STRESS_SHARE, O_NONCONV, O_CRASHES, O_INTERVENTIONS, O_FAIL_STEP, N_OUT_PATH) = range(13)
+ O_STRESS_SHARE, O_NONCONV, O_CRASHES, O_INTERVENTIONS, O_FAIL_STEP,
+ O_BOJ_END, O_FED_END, O_JGB_END, O_UST_END, O_SPREAD_END, O_USDJPY_END, N_OUT_PATH) = range(19)
 OC_UNWIND, OC_REPAT, OC_HEDGE, OC_HOLDINGS, N_OUT_CLS = range(5)
 (V_BOJ, V_FED, V_JGB, V_UST, V_SPREAD, V_USDJPY, V_UNWIND, V_REPAT, V_STRESS, V_FXVOL,
  V_JPI, V_JPA, V_USI, V_USA, N_OUT_TIME) = range(15)
@@ -569,6 +570,12 @@ def simulate_path(rng, gp, sched, chol, cls_par, cls_step, pp, cpp, o_path, o_cl
     o_path[O_CRASHES] = crashes
     o_path[O_INTERVENTIONS] = interventions
     o_path[O_FAIL_STEP] = 0.0
+    o_path[O_BOJ_END] = boj
+    o_path[O_FED_END] = fed
+    o_path[O_JGB_END] = jgb
+    o_path[O_UST_END] = ust
+    o_path[O_SPREAD_END] = spread
+    o_path[O_USDJPY_END] = math.exp(x)
 
 
 @njit(cache=True, inline="always")

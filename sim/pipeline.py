@@ -1,18 +1,22 @@
-"""One run, end to end: config -> arrays -> Dataset -> files.  No Hydra here."""
+"""One run, end to end: config -> chunks -> Dataset -> files.  No Hydra here."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import xarray as xr
 
 from sim.config import Config
-from sim.engine import run
+from sim.engine import StreamResult, stream
+from sim.inputs import build_inputs
 from sim.plots import plot_run
-from sim.results import build_dataset, open_results, write_netcdf
+from sim.results import MemorySink, ZarrSink, open_results, write_netcdf
 from sim.summary import format_summary, key_statistics, write_tables
+from sim.validate import validate
 
 RESULTS_FILE = "results.nc"
+ZARR_STORE = "results.zarr"
 FAILED_FILE = "FAILED"  # left by a sweep job that failed, holding its error
 
 
@@ -26,38 +30,84 @@ class RunReport:
 
 def finished_with(out_dir: Path, resolved_config: str) -> bool:
     """Whether ``out_dir`` already holds complete results of a run with this resolved config."""
-    path = Path(out_dir) / RESULTS_FILE
-    if not path.is_file():
-        return False
+    for name in (RESULTS_FILE, ZARR_STORE):
+        path = Path(out_dir) / name
+        if path.exists():
+            try:
+                return open_results(path).attrs.get("config") == resolved_config
+            except Exception:  # unreadable or partial: run again
+                return False
+    return False
+
+
+@contextmanager
+def dask_client(cfg: Config):
+    """A ``dask.distributed`` client if ``sampler.scheduler`` asks for one, else None."""
+    scheduler = cfg.sampler.scheduler
+    if not scheduler:
+        yield None
+        return
+    from dask.distributed import Client, LocalCluster
+
+    if scheduler == "local":
+        cluster = LocalCluster(n_workers=cfg.sampler.workers, threads_per_worker=1,
+                               processes=True, dashboard_address=None)
+        client = Client(cluster)
+    else:
+        cluster, client = None, Client(scheduler)
     try:
-        return open_results(path).attrs.get("config") == resolved_config
-    except Exception:  # unreadable or partial: run again
-        return False
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
-def simulate(cfg: Config, command: str = "python -m sim", progress: bool | None = None) -> tuple[xr.Dataset, float]:
-    """Run the model and return its Dataset and its throughput (path-steps per second)."""
-    arrays = run(cfg, progress=progress)
-    rate = arrays.path_steps / arrays.elapsed if arrays.elapsed > 0 else float("inf")
-    return build_dataset(cfg, arrays, command=command), rate
+def simulate(cfg: Config, command: str = "python -m sim", progress: bool | None = None,
+             client=None) -> tuple[xr.Dataset, StreamResult]:
+    """Run the model and return its in-memory Dataset and the run's bookkeeping."""
+    sink = MemorySink()
+    result = stream(cfg, sink, progress=progress, client=client)
+    return sink.dataset(cfg, result, command), result
+
+
+def _simulate_to_zarr(cfg: Config, path: Path, command: str, client) -> tuple[xr.Dataset, StreamResult]:
+    validate(cfg)
+    chunk = max(cfg.sampler.block_size,
+                (cfg.sampler.chunk_paths // cfg.sampler.block_size) * cfg.sampler.block_size)
+    sink = ZarrSink(cfg, build_inputs(cfg), path, chunk)
+    try:
+        result = stream(cfg, sink, client=client)
+        store = sink.finish(result, command)
+    except BaseException:
+        sink.discard()
+        raise
+    return open_results(store), result
 
 
 def run_and_save(cfg: Config, out_dir: Path, command: str = "python -m sim") -> RunReport:
-    """Simulate, then write results.nc, the plots and the summary tables into ``out_dir``."""
+    """Simulate, then write the results, the plots and the summary tables into ``out_dir``."""
     out_dir = Path(out_dir)
-    ds, rate = simulate(cfg, command=command)
+    with dask_client(cfg) as client:
+        if cfg.output.format == "zarr":
+            ds, result = _simulate_to_zarr(cfg, out_dir / ZARR_STORE, command, client)
+        else:
+            ds, result = simulate(cfg, command=command, client=client)
     rows = key_statistics(ds, cfg.output.exceedance_thresholds)
     files = []
     if cfg.output.plots:
         files += plot_run(ds, out_dir)
     write_tables(rows, out_dir)
     files += [out_dir / "summary.csv", out_dir / "summary.md"]
-    if cfg.output.netcdf:
+    if cfg.output.format == "netcdf":
         files.append(write_netcdf(ds, out_dir / RESULTS_FILE))
+    elif cfg.output.format == "zarr":
+        files.append(out_dir / ZARR_STORE)
+    rate = result.path_steps / result.elapsed if result.elapsed > 0 else float("inf")
     text = format_summary(ds, rows)
     if ds.attrs.get("notes"):
         text += f"\nNote: {ds.attrs['notes']}"
-    text += (f"\nThroughput: {rate / 1e6:.2f}M path-steps/s on {ds.attrs['threads']} threads "
-             f"({ds.attrs['kernel_seconds']:.1f}s in the kernel after "
-             f"{ds.attrs['startup_seconds']:.1f}s to compile or load it)")
+    where = f"{result.workers} Dask workers" if client is not None else f"{result.threads} threads"
+    text += (f"\nThroughput: {rate / 1e6:.2f}M path-steps/s on {where} "
+             f"({result.elapsed:.1f}s in the kernel after {result.startup:.1f}s to compile or load it)")
     return RunReport(dataset=ds, summary=text, files=files, path_steps_per_second=rate)

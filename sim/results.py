@@ -6,7 +6,10 @@ the tables below, naming its source column, units and long name.
 from __future__ import annotations
 
 import datetime as _dt
+import os
+import shutil
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +19,7 @@ from omegaconf import OmegaConf
 import sim
 from sim import kernels as K
 from sim.config import Config
-from sim.engine import RunArrays
+from sim.inputs import Inputs
 from sim.io import atomic_target
 
 #: Per-path outcomes: name -> (column of out_path, units, long_name).
@@ -52,6 +55,8 @@ TIME_VARS = {
 }
 #: Values at the horizon kept per path.
 END_VARS = ("boj_rate", "fed_rate", "jgb10", "ust10", "spread", "usdjpy")
+END_COLUMNS = dict(zip(END_VARS, (K.O_BOJ_END, K.O_FED_END, K.O_JGB_END, K.O_UST_END,
+                                  K.O_SPREAD_END, K.O_USDJPY_END)))
 #: Per path and investor class: name -> (column of out_cls, long_name).
 CLASS_VARS = {
     "unwind_by_investor": (K.OC_UNWIND, "Cumulative net unwind by investor class"),
@@ -82,17 +87,16 @@ def _var(dims, data, units, long_name, **extra):
     return xr.Variable(dims, data, {"units": units, "long_name": long_name, **extra})
 
 
-def build_dataset(cfg: Config, run: RunArrays, command: str = "python -m sim") -> xr.Dataset:
-    """The results Dataset of MODEL.md "Outputs" from a run's raw arrays."""
-    dates = run.inputs.dates
-    n_paths = run.path_out.shape[0]
-    quantiles = np.asarray(cfg.output.quantiles, dtype=float)
+def path_dataset(cfg: Config, inputs: Inputs, chunk, start: int = 0) -> xr.Dataset:
+    """Per-path variables of the paths held by ``chunk`` (anything with the kernel's per-path
+    arrays: path_out, cls_out, path_par, cls_path_par), numbered from ``start``."""
+    dates = inputs.dates
     data = {}
     for name, (col, units, long_name) in PATH_VARS.items():
-        data[name] = _var("path", run.path_out[:, col], units, long_name)
+        data[name] = _var("path", chunk.path_out[:, col], units, long_name)
     for name, (col, long_name) in COUNT_VARS.items():
-        data[name] = _var("path", run.path_out[:, col].astype(np.int64), "1", long_name)
-    first = run.path_out[:, K.O_FIRST_LARGE].astype(np.int64)
+        data[name] = _var("path", chunk.path_out[:, col].astype(np.int64), "1", long_name)
+    first = chunk.path_out[:, K.O_FIRST_LARGE].astype(np.int64)
     first_date = np.where(first > 0, dates[np.clip(first, 0, len(dates) - 1)], np.datetime64("NaT"))
     data["first_large_unwind"] = xr.Variable(
         "path", first_date.astype("datetime64[ns]"),
@@ -100,42 +104,54 @@ def build_dataset(cfg: Config, run: RunArrays, command: str = "python -m sim") -
                       f"{cfg.output.large_unwind_weekly:g}bn a week (NaT: none)"})
     for name in END_VARS:
         col, units, long_name = TIME_VARS[name]
-        data[f"{name}_end"] = _var("path", run.time_out[:, -1, col], units, f"{long_name} at the horizon")
-    data["neutral_boj"] = _var("path", run.path_par[:, K.P_NEUTRAL_BOJ], "% p.a.", "BoJ neutral rate (drawn)")
-    data["neutral_fed"] = _var("path", run.path_par[:, K.P_NEUTRAL_FED], "% p.a.", "Fed neutral rate (drawn)")
-    data["price_impact"] = _var("path", 100.0 * run.path_par[:, K.P_IMPACT], "% per USD bn",
+        data[f"{name}_end"] = _var("path", chunk.path_out[:, END_COLUMNS[name]], units,
+                                   f"{long_name} at the horizon")
+    data["neutral_boj"] = _var("path", chunk.path_par[:, K.P_NEUTRAL_BOJ], "% p.a.", "BoJ neutral rate (drawn)")
+    data["neutral_fed"] = _var("path", chunk.path_par[:, K.P_NEUTRAL_FED], "% p.a.", "Fed neutral rate (drawn)")
+    data["price_impact"] = _var("path", 100.0 * chunk.path_par[:, K.P_IMPACT], "% per USD bn",
                                 "Price impact of yen buying (drawn)")
-
     for name, (col, long_name) in CLASS_VARS.items():
-        data[name] = _var(("path", "investor"), run.cls_out[:, :, col], "USD bn", long_name)
-    data["holdings_initial"] = _var(("path", "investor"), run.cls_path_par[:, :, K.CP_HOLDINGS],
+        data[name] = _var(("path", "investor"), chunk.cls_out[:, :, col], "USD bn", long_name)
+    data["holdings_initial"] = _var(("path", "investor"), chunk.cls_path_par[:, :, K.CP_HOLDINGS],
                                     "USD bn", "Foreign holdings at the snapshot by investor class (drawn)")
-    data["repatriation_share"] = _var(("path", "investor"), run.cls_path_par[:, :, K.CP_REPAT], "1",
+    data["repatriation_share"] = _var(("path", "investor"), chunk.cls_path_par[:, :, K.CP_REPAT], "1",
                                       "Share of an unwind repatriated into yen (drawn)")
+    n = chunk.path_out.shape[0]
+    path = xr.Variable("path", np.arange(start, start + n),
+                       {"long_name": "Monte Carlo path", "ensemble_axis": "true"})
+    return xr.Dataset(data, coords={"path": path})
 
-    n_sample = min(cfg.sampler.sample_paths, n_paths)
+
+def time_dataset(cfg: Config, inputs: Inputs, stats, sample: np.ndarray) -> xr.Dataset:
+    """Per-date quantiles and means across paths, and the sample paths."""
+    quantiles = np.asarray(cfg.output.quantiles, dtype=float)
+    q = stats.quantiles(quantiles)
+    mean = stats.means()
+    data = {}
     for name, (col, units, long_name) in TIME_VARS.items():
-        series = run.time_out[:, :, col]
-        data[f"{name}_quantiles"] = _var(("quantile", "time"), np.quantile(series, quantiles, axis=0),
-                                         units, f"{long_name}, quantiles across paths")
-        data[f"{name}_mean"] = _var("time", series.mean(axis=0), units, f"{long_name}, mean across paths")
-        data[f"sample_{name}"] = _var(("sample", "time"), series[:n_sample], units,
+        data[f"{name}_quantiles"] = _var(("quantile", "time"), q[:, :, col], units,
+                                         f"{long_name}, quantiles across paths")
+        data[f"{name}_mean"] = _var("time", mean[:, col], units, f"{long_name}, mean across paths")
+        data[f"sample_{name}"] = _var(("sample", "time"), sample[:, :, col], units,
                                       f"{long_name}, sample paths")
-    data["stress_probability"] = _var("time", run.time_out[:, :, K.V_STRESS].mean(axis=0), "1",
+    data["stress_probability"] = _var("time", mean[:, K.V_STRESS], "1",
                                       "Share of paths in the stress regime")
-
-    labels = [cfg.investors[n].label or n for n in run.inputs.investors]
+    labels = [cfg.investors[n].label or n for n in inputs.investors]
     coords = {
-        "path": ("path", np.arange(n_paths), {"long_name": "Monte Carlo path"}),
-        "time": ("time", dates.astype("datetime64[ns]"), {"long_name": "Date"}),
-        "investor": ("investor", np.array(run.inputs.investors, dtype=object),
+        "time": ("time", inputs.dates.astype("datetime64[ns]"), {"long_name": "Date"}),
+        "investor": ("investor", np.array(inputs.investors, dtype=object),
                      {"long_name": "Investor class"}),
         "investor_label": ("investor", np.array(labels, dtype=object), {"long_name": "Investor class"}),
         "quantile": ("quantile", quantiles, {"long_name": "Quantile", "units": "1"}),
-        "sample": ("sample", np.arange(n_sample), {"long_name": "Sample path"}),
+        "sample": ("sample", np.arange(sample.shape[0]), {"long_name": "Sample path"}),
     }
+    return xr.Dataset(data, coords=coords)
+
+
+def run_attrs(cfg: Config, result, command: str) -> dict:
+    """Dataset attributes: conventions, provenance, config, versions, history."""
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    attrs = {
+    return {
         "Conventions": "CF-1.8",
         "title": f"Yen carry-trade unwind: scenario {cfg.scenario.name}, snapshot {cfg.snapshot.name}",
         "source": f"yen-carry-sim {sim.__version__}",
@@ -143,20 +159,90 @@ def build_dataset(cfg: Config, run: RunArrays, command: str = "python -m sim") -
         "snapshot": cfg.snapshot.name,
         "snapshot_date": cfg.snapshot.date,
         "seed": int(cfg.sampler.seed),
-        "paths": int(n_paths),
+        "paths": int(cfg.sampler.paths),
         "step": cfg.sampler.step,
         "horizon_months": int(cfg.sampler.horizon_months),
-        "kernel_seconds": float(run.elapsed),
-        "startup_seconds": float(run.startup),
-        "threads": int(run.threads),
+        "kernel_seconds": float(result.elapsed),
+        "startup_seconds": float(result.startup),
+        "threads": int(result.threads),
+        "workers": int(result.workers),
         "versions": package_versions(),
         "config": config_yaml(cfg),
-        "notes": "; ".join(run.notes),
+        "notes": "; ".join(result.notes),
         "history": f"{stamp}: {command}",
     }
-    ds = xr.Dataset(data, coords=coords, attrs=attrs)
-    ds["path"].attrs["ensemble_axis"] = "true"
-    return ds
+
+
+class MemorySink:
+    """Keeps every chunk's per-path arrays; builds one in-memory Dataset at the end."""
+
+    def __init__(self):
+        self.parts = []
+
+    def __call__(self, chunk) -> None:
+        self.parts.append(chunk)
+
+    def dataset(self, cfg: Config, result, command: str) -> xr.Dataset:
+        paths = xr.concat([path_dataset(cfg, result.inputs, c, c.start) for c in self.parts], "path")
+        ds = xr.merge([paths, time_dataset(cfg, result.inputs, result.stats, result.sample)])
+        ds.attrs = run_attrs(cfg, result, command)
+        return ds
+
+
+class ZarrSink:
+    """Writes every chunk's per-path variables into a zarr store as it arrives.
+
+    The store is built in a temporary directory beside ``path`` and renamed when complete, so
+    an interrupted run leaves no store under the final name.  Memory stays one chunk.
+    """
+
+    def __init__(self, cfg: Config, inputs: Inputs, path: Path, chunk_paths: int):
+        import dask.array as da
+
+        self.cfg, self.inputs, self.path = cfg, inputs, Path(path)
+        self.tmp = self.path.with_name(f".{self.path.name}.tmp")
+        if self.tmp.exists():
+            shutil.rmtree(self.tmp)
+        n = cfg.sampler.paths
+        empty = type("Empty", (), {})()
+        n_cls = len(inputs.investors)
+        empty.path_out = np.zeros((1, K.N_OUT_PATH))
+        empty.cls_out = np.zeros((1, n_cls, K.N_OUT_CLS))
+        empty.path_par = np.zeros((1, K.N_PATH_PAR))
+        empty.cls_path_par = np.zeros((1, n_cls, 2))
+        proto = path_dataset(cfg, inputs, empty)
+        template = {}
+        for name, var in proto.data_vars.items():
+            shape = (n,) + var.shape[1:]
+            chunks = (chunk_paths,) + var.shape[1:]
+            template[name] = xr.Variable(var.dims, da.zeros(shape, dtype=var.dtype, chunks=chunks),
+                                         var.attrs)
+        coords = {"path": xr.Variable("path", np.arange(n), proto["path"].attrs)}
+        xr.Dataset(template, coords=coords).to_zarr(self.tmp, compute=False, mode="w",
+                                                    consolidated=False)
+
+    def __call__(self, chunk) -> None:
+        part = path_dataset(self.cfg, self.inputs, chunk, chunk.start).drop_vars("path")
+        part.to_zarr(self.tmp, region={"path": slice(chunk.start, chunk.stop)}, consolidated=False)
+
+    def finish(self, result, command: str) -> Path:
+        import zarr
+
+        extra = time_dataset(self.cfg, self.inputs, result.stats, result.sample)
+        extra.to_zarr(self.tmp, mode="a", consolidated=False)
+        group = zarr.open_group(str(self.tmp), mode="r+")
+        group.attrs.update(run_attrs(self.cfg, result, command))
+        with warnings.catch_warnings():  # consolidated metadata is a zarr-python extension
+            warnings.simplefilter("ignore")
+            zarr.consolidate_metadata(str(self.tmp))
+        if self.path.exists():
+            shutil.rmtree(self.path)
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def discard(self) -> None:
+        if self.tmp.exists():
+            shutil.rmtree(self.tmp)
 
 
 def _encoding(ds: xr.Dataset) -> dict:
@@ -175,6 +261,9 @@ def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
 
 
 def open_results(path: str | Path) -> xr.Dataset:
-    """Read a results file fully into memory."""
+    """Read a results file fully into memory (netCDF), or open a zarr store lazily."""
+    path = Path(path)
+    if path.is_dir():
+        return xr.open_zarr(path)
     with xr.open_dataset(path, engine="h5netcdf") as ds:
         return ds.load()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.calendar import parse_date
-from sim.config import EVENT_KINDS, FACTORS, PRIOR_KINDS, SIGNALS, STEPS, Config, PriorConfig
+from sim.config import EVENT_KINDS, FACTORS, FORMATS, PRIOR_KINDS, SIGNALS, STEPS, Config, PriorConfig
 
 
 class ConfigError(ValueError):
@@ -88,6 +88,9 @@ def validate(cfg: Config) -> None:
     _check(s.threads >= 0, "sampler.threads", s.threads, "an integer >= 0 (0 = all cores)")
     _check(s.sample_paths >= 0, "sampler.sample_paths", s.sample_paths, "an integer >= 0")
     _check(s.seed >= 0, "sampler.seed", s.seed, "an integer >= 0")
+    _check(s.workers >= 1, "sampler.workers", s.workers, "an integer >= 1")
+    _check(cfg.output.format in FORMATS, "output.format", cfg.output.format,
+           f"one of {', '.join(FORMATS)}")
 
     snap = cfg.snapshot
     for key in ("usdjpy", "fx_vol"):

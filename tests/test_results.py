@@ -5,17 +5,18 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from sim.pipeline import run_and_save
-from sim.results import build_dataset, open_results, write_netcdf
+from sim.pipeline import run_and_save, simulate
+from sim.results import open_results, write_netcdf
 from sim.summary import key_statistics, mean_se, probability_se, quantile_se
+
+from sim import kernels as K
 
 from conftest import small
 
 
 @pytest.fixture(scope="module")
-def dataset(default_run):
-    cfg, r = default_run
-    return build_dataset(cfg, r)
+def dataset():
+    return simulate(small(paths=3000, months=24), progress=False)[0]
 
 
 def test_every_variable_has_units_and_long_name(dataset):
@@ -34,6 +35,9 @@ def test_dataset_dimensions(dataset, default_run):
     assert dataset.sizes["path"] == cfg.sampler.paths
     assert dataset.sizes["time"] == len(r.inputs.dates)
     assert list(dataset["investor"].values) == r.inputs.investors
+    # Same config and seed as default_run: per-path values agree with the in-memory arrays.
+    np.testing.assert_array_equal(dataset["cum_unwind"].values, r.path_out[:, 0])
+    np.testing.assert_array_equal(dataset["usdjpy_end"].values, r.time_out[:, -1, K.V_USDJPY])
     q = dataset["unwind_quantiles"].values
     assert np.all(np.diff(q, axis=0) >= 0)  # quantiles are ordered
 

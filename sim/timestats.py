@@ -1,0 +1,133 @@
+"""Per-date statistics across paths, accumulated chunk by chunk in bounded memory.
+
+Each (variable, date) keeps a histogram whose bins are fixed before the accumulation starts, so
+chunks (computed in any process) reduce to integer counts that add up exactly:
+
+* policy rates and the stress flag live on a grid of 12.5bp (or 0/1): their bins are one grid
+  point wide and their quantiles are exact, with numpy's linear interpolation between order
+  statistics;
+* every other variable gets ``N_BINS`` equal bins over three times the range seen in the first
+  block of paths (a fixed unit, so the bins do not depend on chunking); a quantile is interpolated between order statistics assumed evenly spread within their
+  bin, so its error is a small fraction of a bin width, far below the Monte Carlo error.
+
+Means are sums over fixed-size path blocks added in block order, so they do not depend on how
+blocks are grouped into chunks or processes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim import kernels as K
+
+N_BINS = 4096
+GRID = 0.125
+GRID_RANGE = (-5.0, 30.0)
+#: Variables on the 12.5bp grid (or 0/1): exact quantiles.
+DISCRETE = (K.V_BOJ, K.V_FED, K.V_STRESS)
+
+
+@dataclass
+class Edges:
+    """Bin layout per (variable, date): lower edge and width; under- and overflow bins around."""
+
+    lo: np.ndarray      # variables x dates
+    width: np.ndarray   # variables x dates
+    n_bins: np.ndarray  # variables (number of regular bins)
+
+    @classmethod
+    def from_first_chunk(cls, time_out: np.ndarray) -> "Edges":
+        n_vars, n_time = time_out.shape[2], time_out.shape[1]
+        lo = np.empty((n_vars, n_time))
+        width = np.empty((n_vars, n_time))
+        n_bins = np.full(n_vars, N_BINS)
+        for v in range(n_vars):
+            if v in DISCRETE:
+                lo[v] = GRID_RANGE[0] - GRID / 2
+                width[v] = GRID
+                n_bins[v] = int(round((GRID_RANGE[1] - GRID_RANGE[0]) / GRID)) + 1
+                continue
+            vmin = time_out[:, :, v].min(axis=0)
+            vmax = time_out[:, :, v].max(axis=0)
+            span = np.maximum(vmax - vmin, 1e-6 * np.maximum(np.abs(vmax), 1.0))
+            lo[v] = vmin - span
+            width[v] = 3.0 * span / N_BINS
+        return cls(lo, width, n_bins)
+
+
+@dataclass
+class ChunkStats:
+    """What one chunk contributes: histogram counts and per-block sums."""
+
+    counts: list          # per variable: int32 array dates x (n_bins + 2)
+    block_sums: np.ndarray  # blocks x dates x variables
+
+
+def chunk_stats(time_out: np.ndarray, edges: Edges, block_size: int) -> ChunkStats:
+    n, n_time, n_vars = time_out.shape
+    counts = []
+    offsets = np.arange(n_time)[None, :]
+    for v in range(n_vars):
+        nb = int(edges.n_bins[v]) + 2
+        idx = np.floor((time_out[:, :, v] - edges.lo[v]) / edges.width[v]) + 1
+        idx = np.clip(np.nan_to_num(idx, nan=0.0), 0, nb - 1).astype(np.int64)
+        flat = (offsets * nb + idx).ravel()
+        counts.append(np.bincount(flat, minlength=n_time * nb).reshape(n_time, nb).astype(np.int32))
+    starts = range(0, n, block_size)
+    block_sums = np.stack([time_out[s:s + block_size].sum(axis=0) for s in starts])
+    return ChunkStats(counts, block_sums)
+
+
+class TimeStats:
+    """Accumulates ChunkStats in path order; gives per-date quantiles and means."""
+
+    def __init__(self, edges: Edges, n_time: int, n_vars: int):
+        self.edges = edges
+        self.counts = [np.zeros((n_time, int(edges.n_bins[v]) + 2), dtype=np.int32)
+                       for v in range(n_vars)]
+        self.sums = np.zeros((n_time, n_vars))
+        self.n = 0
+
+    def add(self, part: ChunkStats, n_paths: int) -> None:
+        for v, c in enumerate(part.counts):
+            self.counts[v] += c
+        for block in part.block_sums:  # in block order: independent of chunking
+            self.sums += block
+        self.n += n_paths
+
+    def means(self) -> np.ndarray:
+        return self.sums / self.n
+
+    def quantiles(self, qs) -> np.ndarray:
+        """Quantiles (len(qs) x dates x variables), numpy's 'linear' definition."""
+        n_time, n_vars = self.sums.shape
+        out = np.empty((len(qs), n_time, n_vars))
+        for v in range(n_vars):
+            for t in range(n_time):
+                out[:, t, v] = self._quantiles_one(v, t, qs)
+        return out
+
+    def _order_statistic(self, v: int, t: int, cum: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """Values of the order statistics k (0-based) from the histogram of (v, t)."""
+        counts = self.counts[v][t]
+        b = np.searchsorted(cum, k, side="right")  # bin holding order statistic k
+        b = np.clip(b, 0, len(counts) - 1)
+        before = np.where(b > 0, cum[np.maximum(b - 1, 0)], 0)
+        lo, width = self.edges.lo[v, t], self.edges.width[v, t]
+        if v in DISCRETE:
+            return lo + width * (b - 1) + width / 2  # the grid point of the bin
+        j = k - before
+        inside = (j + 0.5) / np.maximum(counts[b], 1)
+        # Under- and overflow bins collapse to the range's edges.
+        return lo + width * (np.clip(b - 1, 0, self.edges.n_bins[v]) + np.where(
+            (b > 0) & (b <= self.edges.n_bins[v]), inside, 0.0))
+
+    def _quantiles_one(self, v: int, t: int, qs) -> np.ndarray:
+        cum = np.cumsum(self.counts[v][t])
+        pos = np.asarray(qs, dtype=float) * (self.n - 1)
+        k0 = np.floor(pos).astype(np.int64)
+        k1 = np.minimum(k0 + 1, self.n - 1)
+        x0 = self._order_statistic(v, t, cum, k0)
+        x1 = self._order_statistic(v, t, cum, k1)
+        return x0 + (pos - k0) * (x1 - x0)
