@@ -17,6 +17,7 @@ import xarray as xr  # noqa: E402
 from sim.io import atomic_target  # noqa: E402
 
 MARKERS = ((0.5, "median", "#1b4f72"), (0.9, "90%", "#d68910"), (0.99, "99%", "#c0392b"))
+RANGE_PATHS = 200_000  # paths used for the by-investor ranges of very large (lazy) runs
 FAN_VARS = ("boj_rate", "fed_rate", "spread", "usdjpy", "unwind", "repatriation")
 
 
@@ -88,11 +89,12 @@ def plot_by_investor(ds: xr.Dataset, path: Path) -> Path:
     labels = [str(v) for v in ds["investor_label"].values]
     y = np.arange(len(labels))
     fig, ax = plt.subplots(figsize=(9, 0.6 * len(labels) + 1.6))
+    n_range = min(ds.sizes["path"], RANGE_PATHS)
     for offset, name, color in ((-0.18, "unwind_by_investor", "#2e86c1"),
                                 (0.18, "repatriation_by_investor", "#e67e22")):
         da = ds[name]
-        mean = da.mean("path").values
-        lo, hi = da.quantile([0.05, 0.95], dim="path").values
+        mean = np.asarray(da.mean("path").values)
+        lo, hi = da.isel(path=slice(0, n_range)).load().quantile([0.05, 0.95], dim="path").values
         ax.barh(y + offset, mean, height=0.34, color=color,
                 label=da.attrs["long_name"].replace(" by investor class", ""))
         ax.errorbar(mean, y + offset, xerr=[mean - lo, hi - mean], fmt="none", ecolor="0.25",
@@ -100,7 +102,8 @@ def plot_by_investor(ds: xr.Dataset, path: Path) -> Path:
     ax.axvline(0.0, color="0.4", linewidth=0.8)
     ax.set_yticks(y, labels)
     ax.invert_yaxis()
-    ax.set_xlabel(f"mean across paths, bars 5-95% [{ds['unwind_by_investor'].attrs['units']}]")
+    ranges = "5-95%" if n_range == ds.sizes["path"] else f"5-95% of the first {n_range:,} paths"
+    ax.set_xlabel(f"mean across paths, bars {ranges} [{ds['unwind_by_investor'].attrs['units']}]")
     ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     ax.set_title(_title(ds) + ": by investor class", fontsize=10)
     fig.tight_layout()
