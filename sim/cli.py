@@ -76,7 +76,7 @@ def main() -> None:
     try:
         _app()
     except KeyboardInterrupt:
-        print("\ninterrupted: no results were written for the unfinished run", file=sys.stderr)
+        print("\ninterrupted: a run stopped before it finished leaves no results file", file=sys.stderr)
         sys.exit(130)
 
 

@@ -22,7 +22,7 @@ import xarray as xr
 import yaml
 
 from sim.io import atomic_write_text
-from sim.pipeline import FAILED_FILE, RESULTS_FILE
+from sim.pipeline import FAILED_FILE, RESULTS_FILE, ZARR_STORE
 from sim.results import open_results, write_netcdf
 from sim.summary import mean_se, probability_se, quantile_se
 
@@ -52,11 +52,12 @@ def find_results(target: Path) -> list[Path]:
     """Results files named by ``target``: a results file, a run directory or a sweep directory."""
     if not target.exists():
         raise CompareError(f"{target}: no such file or directory")
-    if target.is_file():
+    if target.is_file() or target.name == ZARR_STORE:
         return [target]
-    if (target / RESULTS_FILE).is_file():
-        return [target / RESULTS_FILE]
-    found = sorted(target.glob(f"*/{RESULTS_FILE}"))
+    for name in (RESULTS_FILE, ZARR_STORE):
+        if (target / name).exists():
+            return [target / name]
+    found = sorted(p for name in (RESULTS_FILE, ZARR_STORE) for p in target.glob(f"*/{name}"))
     if not found:
         raise CompareError(f"{target}: neither a run directory (with {RESULTS_FILE}) nor a sweep "
                            f"directory (with runs holding {RESULTS_FILE})")
@@ -299,7 +300,8 @@ def compare(targets: list[Path], out_dir: Path, baseline: str | None = None,
 
 
 def default_out_dir(targets: list[Path]) -> Path:
-    if len(targets) == 1 and targets[0].is_dir() and not (targets[0] / RESULTS_FILE).exists():
+    if (len(targets) == 1 and targets[0].is_dir() and targets[0].name != ZARR_STORE
+            and not any((targets[0] / name).exists() for name in (RESULTS_FILE, ZARR_STORE))):
         return targets[0]
     stamp = _dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     return Path("outputs") / "comparisons" / stamp

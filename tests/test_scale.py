@@ -9,6 +9,7 @@ import pytest
 import xarray as xr
 
 from sim import kernels as K
+from sim.compare import compare
 from sim.engine import run
 from sim.pipeline import dask_client, run_and_save, simulate
 from sim.results import TIME_VARS
@@ -68,6 +69,10 @@ def test_zarr_output_matches_netcdf(tmp_path):
     zr = xr.open_zarr(tmp_path / "zarr" / "results.zarr").load()
     xr.testing.assert_identical(_strip(nc), _strip(zr))
     assert not [p for p in (tmp_path / "zarr").iterdir() if p.name.startswith(".results")]
+    # A zarr run compares like a netCDF one (here: the same paths, so differences are zero).
+    compare([tmp_path / "nc", tmp_path / "zarr"], tmp_path / "cmp")
+    diff = xr.open_dataset(tmp_path / "cmp" / "comparison.nc").load()["cum_unwind"].values
+    np.testing.assert_array_equal(diff[0], diff[1])
 
 
 @pytest.mark.slow
