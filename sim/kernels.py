@@ -72,7 +72,7 @@ OC_UNWIND, OC_REPAT, OC_HEDGE, OC_HOLDINGS, N_OUT_CLS = range(5)
 
 N_FACTORS = 7
 # Class scratch columns (per block).
-W_Q, W_QN, W_HOLD, W_BASIS, W_PHI0, N_WORK = range(6)
+W_Q, W_QN, W_HOLD, W_BASIS, W_PHI0, W_Z0, N_WORK = range(7)
 # The step's state seen by the within-step solver, vector ``st`` (per block).
 (ST_XPRE, ST_EXTERNAL, ST_IMPACT, ST_LIMIT, ST_X, ST_VAR, ST_DT, ST_EWMA, ST_BOJ, ST_FED, ST_JGB,
  ST_UST, ST_LOGFX0, ST_BUYING, ST_VAR_NEW, N_ST) = range(16)
@@ -181,13 +181,16 @@ def price_impact(flow, k, limit):
 
 
 @njit(cache=True, inline="always")
-def _crossed_share(m, mu, width, phi0):
+def _crossed_share(m, mu, width, phi0, z0):
     """Share of a class's current holders whose threshold the signal ``m`` has crossed.
 
     Thresholds are Normal(mu, width) across investors; those holding at the snapshot are the
     ones whose threshold lay above the initial signal, whose CDF value is ``phi0``.
     """
-    share = (norm_cdf((m - mu) / width) - phi0) / (1.0 - phi0)
+    z = (m - mu) / width
+    if z <= z0:  # not past the snapshot signal: nobody has crossed (saves the erfc)
+        return 0.0
+    share = (norm_cdf(z) - phi0) / (1.0 - phi0)
     return share if share > 0.0 else 0.0
 
 
@@ -236,11 +239,12 @@ def _investor_targets(x, st, cls_par, speed, cpp, work):
             mu = cls_par[c, C_MU]
             width = cls_par[c, C_WIDTH]
             phi0 = work[c, W_PHI0]
-            lower = _crossed_share(m, mu, width, phi0)
+            z0 = work[c, W_Z0]
+            lower = _crossed_share(m, mu, width, phi0, z0)
             if q < lower:
                 target = lower
             else:
-                upper = _crossed_share(m + cls_par[c, C_REENTRY], mu, width, phi0)
+                upper = _crossed_share(m + cls_par[c, C_REENTRY], mu, width, phi0, z0)
                 target = upper if q > upper else q
         qn = q + speed[c, CS_SPEED] * (target - q)
         work[c, W_QN] = qn
@@ -375,10 +379,14 @@ def simulate_path(rng, gp, sched, chol, cls_par, cls_step, pp, cpp, o_path, o_cl
         kind = int(cls_par[c, C_SIGNAL])
         if kind == SIG_ALLOCATION:
             work[c, W_PHI0] = 0.0
+            work[c, W_Z0] = -np.inf
         else:
             m0 = _signal(kind, x, x, boj, fed, jgb, ust, vol0)
-            phi0 = norm_cdf((m0 - cls_par[c, C_MU]) / cls_par[c, C_WIDTH])
+            z0 = (m0 - cls_par[c, C_MU]) / cls_par[c, C_WIDTH]
+            phi0 = norm_cdf(z0)
             work[c, W_PHI0] = min(phi0, 1.0 - 1e-12)
+            # Below z0 the share is exactly zero; with phi0 clipped that shortcut would not hold.
+            work[c, W_Z0] = z0 if phi0 < 1.0 - 1e-12 else -np.inf
         for k in range(N_OUT_CLS):
             o_cls[c, k] = 0.0
         o_cls[c, OC_HOLDINGS] = cpp[c, CP_HOLDINGS]

@@ -62,6 +62,7 @@ def test_solver_finds_the_equilibrium_the_iteration_reaches():
     st[[K.ST_IMPACT, K.ST_LIMIT]] = 0.002, 30.0
     work[0, K.W_BASIS] = x0
     work[0, K.W_PHI0] = 0.01
+    work[0, K.W_Z0] = -2.3263478740408408  # the standard normal quantile of 0.01
     speed = np.array([[1.0, 0.0]])
     several = 0
     for shock in np.linspace(-0.08, 0.0, 33):
