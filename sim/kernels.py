@@ -473,9 +473,8 @@ def simulate_path(rng, gp, sched, chol, cls_par, cls_step, pp, cpp, o_path, o_cl
         decayed = transient * sched[t, S_DECAY]
         x_pre = x + dx_exo + (decayed - transient)
 
-        # Within-step feedback: flows move the yen, the yen moves signals, signals move flows.
-        # Within-step feedback: solve for the level at which flows and the yen agree, then
-        # commit the flows evaluated at that level.
+        # Within-step feedback (flows move the yen, the yen moves signals, signals move flows):
+        # solve for the level at which flows and the yen agree, then commit the flows there.
         speed = cls_step[t]
         limit = gp[G_IMPACT_LIMIT]
         st[ST_XPRE] = x_pre
