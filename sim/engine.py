@@ -122,11 +122,16 @@ class Chunk:
     stats: Optional[ChunkStats] = None
 
 
-def chunk_ranges(cfg: Config) -> list[tuple[int, int]]:
-    """Path ranges of the chunks: whole blocks, ``chunk_paths`` rounded down to blocks."""
+def chunk_size(cfg: Config) -> int:
+    """Paths per chunk: ``chunk_paths`` rounded down to whole blocks (at least one block)."""
     smp = cfg.sampler
-    chunk = max(smp.block_size, (smp.chunk_paths // smp.block_size) * smp.block_size)
-    return [(s, min(s + chunk, smp.paths)) for s in range(0, smp.paths, chunk)]
+    return max(smp.block_size, (smp.chunk_paths // smp.block_size) * smp.block_size)
+
+
+def chunk_ranges(cfg: Config) -> list[tuple[int, int]]:
+    """Path ranges of the chunks."""
+    chunk, n = chunk_size(cfg), cfg.sampler.paths
+    return [(s, min(s + chunk, n)) for s in range(0, n, chunk)]
 
 
 def simulate_range(cfg: Config, inputs: Inputs, start: int, stop: int) -> Chunk:

@@ -8,7 +8,7 @@ from pathlib import Path
 import xarray as xr
 
 from sim.config import Config
-from sim.engine import StreamResult, stream
+from sim.engine import StreamResult, chunk_size, stream
 from sim.inputs import build_inputs
 from sim.plots import plot_run
 from sim.results import MemorySink, ZarrSink, open_results, write_netcdf
@@ -73,9 +73,7 @@ def simulate(cfg: Config, command: str = "python -m sim", progress: bool | None 
 
 def _simulate_to_zarr(cfg: Config, path: Path, command: str, client) -> tuple[xr.Dataset, StreamResult]:
     validate(cfg)
-    chunk = max(cfg.sampler.block_size,
-                (cfg.sampler.chunk_paths // cfg.sampler.block_size) * cfg.sampler.block_size)
-    sink = ZarrSink(cfg, build_inputs(cfg), path, chunk)
+    sink = ZarrSink(cfg, build_inputs(cfg), path, chunk_size(cfg))
     try:
         result = stream(cfg, sink, client=client)
         store = sink.finish(result, command)

@@ -11,6 +11,7 @@ import shutil
 import sys
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import xarray as xr
@@ -204,13 +205,12 @@ class ZarrSink:
         if self.tmp.exists():
             shutil.rmtree(self.tmp)
         n = cfg.sampler.paths
-        empty = type("Empty", (), {})()
         n_cls = len(inputs.investors)
-        empty.path_out = np.zeros((1, K.N_OUT_PATH))
-        empty.cls_out = np.zeros((1, n_cls, K.N_OUT_CLS))
-        empty.path_par = np.zeros((1, K.N_PATH_PAR))
-        empty.cls_path_par = np.zeros((1, n_cls, 2))
-        proto = path_dataset(cfg, inputs, empty)
+        one_path = SimpleNamespace(path_out=np.zeros((1, K.N_OUT_PATH)),
+                                   cls_out=np.zeros((1, n_cls, K.N_OUT_CLS)),
+                                   path_par=np.zeros((1, K.N_PATH_PAR)),
+                                   cls_path_par=np.zeros((1, n_cls, 2)))
+        proto = path_dataset(cfg, inputs, one_path)  # names, dims, dtypes and attributes
         template = {}
         for name, var in proto.data_vars.items():
             shape = (n,) + var.shape[1:]

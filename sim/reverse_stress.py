@@ -54,7 +54,7 @@ def reverse_stress(base: list[str], key: str, low: float, high: float, level: fl
         raise NoCrossing(f"P(unwind > {level:g}bn) does not cross {probability:g} between "
                          f"{key}={low:g} (P={f_lo + probability:.4f}) and {key}={high:g} "
                          f"(P={f_hi + probability:.4f})")
-    a, b, fa, fb = low, high, f_lo, f_hi
+    a, b, fa = low, high, f_lo
     while abs(b - a) > rel_tol * abs(high - low):
         mid = 0.5 * (a + b)
         fm, _ = f(mid)
@@ -62,7 +62,7 @@ def reverse_stress(base: list[str], key: str, low: float, high: float, level: fl
             a = b = mid
             break
         if fa * fm < 0:
-            b, fb = mid, fm
+            b = mid
         else:
             a, fa = mid, fm
     root = 0.5 * (a + b)

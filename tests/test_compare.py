@@ -1,5 +1,4 @@
 """Comparison of runs and sweeps: paired differences, bad inputs, sweeps end to end."""
-import math
 import os
 import subprocess
 import sys
@@ -9,7 +8,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from sim.compare import CompareError, compare, load_runs, main
+from sim.compare import CompareError, compare, main
 from sim.pipeline import run_and_save
 
 from conftest import small

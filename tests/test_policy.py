@@ -2,7 +2,6 @@
 import math
 
 import numpy as np
-import pytest
 
 from sim import kernels as K
 from sim.calendar import BUSINESS_DAYS_PER_YEAR

@@ -1,5 +1,4 @@
 """Bounded memory: streamed statistics, chunk and worker invariance, Dask, zarr."""
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -8,7 +7,6 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from sim import kernels as K
 from sim.compare import compare
 from sim.engine import run
 from sim.pipeline import dask_client, run_and_save, simulate
