@@ -78,11 +78,26 @@ class EventConfig:
     probability: float = 1.0
 
 
+#: Variables an observation can compare with the simulated distribution (per-date outputs).
+OBSERVABLES = ("boj_rate", "fed_rate", "jgb10", "ust10", "spread", "usdjpy")
+
+
+@dataclass
+class ObservationConfig:
+    """A realised value to place in the simulated distribution of its date (replays)."""
+
+    date: str = MISSING
+    variable: str = MISSING
+    value: float = MISSING
+    source: str = ""
+
+
 @dataclass
 class ScenarioConfig:
     name: str = MISSING
     description: str = ""
     events: List[EventConfig] = field(default_factory=list)
+    observations: List[ObservationConfig] = field(default_factory=list)
 
 
 @dataclass

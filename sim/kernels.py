@@ -195,14 +195,18 @@ def _crossed_share(m, mu, width, phi0, z0):
 
 
 @njit(cache=True, inline="always")
-def _signal(kind, x, basis, boj, fed, jgb, ust, vol_pct):
-    """Decision signal of a threshold class, oriented so that higher means 'get out'."""
+def _signal(kind, x, basis, boj, fed, jgb, ust, vol_pct, hedge):
+    """Decision signal of a threshold class, oriented so that higher means 'get out'.
+
+    The hedged pick-up charges the class's hedge ratio ``hedge`` times the policy-rate
+    differential (the cost of an FX hedge) against the 10y spread.
+    """
     if kind == SIG_CARRY_TO_RISK:
         return -(fed - boj) / max(vol_pct, 0.5)
     if kind == SIG_DRAWDOWN:
         return 100.0 * (basis - x)
     if kind == SIG_HEDGED_PICKUP:
-        return -(ust - (fed - boj) - jgb)
+        return -(ust - jgb - hedge * (fed - boj))
     return jgb  # SIG_YIELD_LEVEL
 
 
@@ -235,7 +239,8 @@ def _investor_targets(x, st, cls_par, speed, cpp, work):
             act = norm_cdf((abs(drift) - cls_par[c, C_MU]) / cls_par[c, C_WIDTH])
             target = q + act * ((1.0 - pos_target) - q)
         else:
-            m = _signal(kind, x, work[c, W_BASIS], boj, fed, jgb, ust, vol_pct)
+            m = _signal(kind, x, work[c, W_BASIS], boj, fed, jgb, ust, vol_pct,
+                        cls_par[c, C_HEDGE0])
             mu = cls_par[c, C_MU]
             width = cls_par[c, C_WIDTH]
             phi0 = work[c, W_PHI0]
@@ -381,7 +386,7 @@ def simulate_path(rng, gp, sched, chol, cls_par, cls_step, pp, cpp, o_path, o_cl
             work[c, W_PHI0] = 0.0
             work[c, W_Z0] = -np.inf
         else:
-            m0 = _signal(kind, x, x, boj, fed, jgb, ust, vol0)
+            m0 = _signal(kind, x, x, boj, fed, jgb, ust, vol0, cls_par[c, C_HEDGE0])
             z0 = (m0 - cls_par[c, C_MU]) / cls_par[c, C_WIDTH]
             phi0 = norm_cdf(z0)
             work[c, W_PHI0] = min(phi0, 1.0 - 1e-12)

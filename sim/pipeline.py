@@ -12,7 +12,8 @@ from sim.engine import StreamResult, chunk_size, stream
 from sim.inputs import build_inputs
 from sim.plots import plot_run
 from sim.results import MemorySink, ZarrSink, open_results, write_netcdf
-from sim.summary import format_summary, key_statistics, write_tables
+from sim.io import atomic_write_text
+from sim.summary import format_observations, format_summary, key_statistics, observation_rows, write_tables
 from sim.validate import validate
 
 RESULTS_FILE = "results.nc"
@@ -103,6 +104,11 @@ def run_and_save(cfg: Config, out_dir: Path, command: str = "python -m sim") -> 
         files.append(out_dir / ZARR_STORE)
     rate = result.path_steps / result.elapsed if result.elapsed > 0 else float("inf")
     text = format_summary(ds, rows)
+    observed = observation_rows(ds, cfg.scenario.observations)
+    if observed:
+        text += "\n" + format_observations(observed)
+        atomic_write_text(out_dir / "observations.md", format_observations(observed) + "\n")
+        files.append(out_dir / "observations.md")
     if ds.attrs.get("notes"):
         text += f"\nNote: {ds.attrs['notes']}"
     where = f"{result.workers} Dask workers" if client is not None else f"{result.threads} threads"

@@ -42,13 +42,13 @@ def crossed_share(m, mu, width, phi0):
     return np.where(share > 0.0, share, 0.0)  # NaN -> 0, as in the kernel
 
 
-def signal(kind, x, basis, boj, fed, jgb, ust, vol_pct):
+def signal(kind, x, basis, boj, fed, jgb, ust, vol_pct, hedge):
     if kind == K.SIG_CARRY_TO_RISK:
         return -(fed - boj) / np.maximum(vol_pct, 0.5)
     if kind == K.SIG_DRAWDOWN:
         return 100.0 * (basis - x)
     if kind == K.SIG_HEDGED_PICKUP:
-        return -(ust - (fed - boj) - jgb)
+        return -(ust - jgb - hedge * (fed - boj))
     return jgb  # SIG_YIELD_LEVEL
 
 
@@ -75,7 +75,8 @@ def investor_targets(g, s, cls_par, speed):
             act = norm_cdf((np.abs(drift) - mu) / width)
             target = qc + act * ((1.0 - pos_target) - qc)
         else:
-            m = signal(kind, g, s["basis"][:, c], s["boj"], s["fed"], s["jgb"], s["ust"], vol_pct)
+            m = signal(kind, g, s["basis"][:, c], s["boj"], s["fed"], s["jgb"], s["ust"], vol_pct,
+                       cls_par[c, K.C_HEDGE0])
             phi0 = s["phi0"][c]
             lower = crossed_share(m, mu, width, phi0)
             upper = crossed_share(m + cls_par[c, K.C_REENTRY], mu, width, phi0)
@@ -207,7 +208,7 @@ def simulate(inputs: Inputs, path_par: np.ndarray, cls_path_par: np.ndarray, dra
     for c in range(n_cls):
         kind = int(cls_par[c, K.C_SIGNAL])
         if kind != K.SIG_ALLOCATION:
-            m0 = float(signal(kind, x0, x0, boj0, fed0, jgb0, ust0, vol0))
+            m0 = float(signal(kind, x0, x0, boj0, fed0, jgb0, ust0, vol0, cls_par[c, K.C_HEDGE0]))
             phi0[c] = min(float(norm_cdf((m0 - cls_par[c, K.C_MU]) / cls_par[c, K.C_WIDTH])),
                           1.0 - 1e-12)
     q = np.zeros((n, n_cls))

@@ -26,7 +26,7 @@ DEFAULT_VARY = (
     ("model.policy.boj.min_spacing_months", 3.0, 12.0),
     ("model.fx.spread_elasticity", 3.0, 7.0),
     ("model.fx.crash_intensity", 0.15, 0.6),
-    ("investors.life_insurers.threshold_mean", 2.3, 2.9),
+    ("investors.life_insurers.threshold_mean", -1.3, -0.7),
 )
 
 

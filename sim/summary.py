@@ -65,6 +65,12 @@ def key_statistics(ds: xr.Dataset, thresholds=(500.0, 1000.0)) -> list[Stat]:
     for level in thresholds:
         rows.append(Stat("Cumulative unwind", f"P(> USD {_money(level)})",
                          *probability_se(unwind > level), "1"))
+    fx = ds["usdjpy_end"].values
+    for name, p in (("5%", 0.05), ("median", 0.5), ("95%", 0.95)):
+        rows.append(Stat("USD/JPY at the horizon", name, *quantile_se(fx, p), "JPY per USD"))
+    rows.append(Stat("Amplification ratio", "median",
+                     *quantile_se(ds["amplification_ratio"].values, 0.5), "1"))
+    rows.append(Stat("Share of time in stress", "mean", *mean_se(ds["stress_share"].values), "1"))
     return rows
 
 
@@ -98,17 +104,20 @@ def format_summary(ds: xr.Dataset, rows: list[Stat]) -> str:
         lines.append(f"{label + ', ' + units:{width}}"
                      + "".join(f"{_fmt(r.value, r.se, r.units):>18}" for r in cells))
     probs = [r for r in rows if r.statistic.startswith("P(")]
+    pick = {(r.outcome, r.statistic): r for r in rows}
     lines.append("")
     lines.append("   ".join(f"{r.statistic.replace('P(', 'P(unwind ')} = {_fmt(r.value, r.se, '1', n)}"
                             for r in probs))
-    fx = ds["usdjpy_end"].values
-    lo, med, hi = np.quantile(fx, [0.05, 0.5, 0.95])
-    lines.append(f"USD/JPY at the horizon: median {med:.1f} (5-95%: {lo:.1f}-{hi:.1f}) from "
+    lo, med, hi = (pick[("USD/JPY at the horizon", k)] for k in ("5%", "median", "95%"))
+    amp = pick[("Amplification ratio", "median")]
+    stress = pick[("Share of time in stress", "mean")]
+    lines.append(f"USD/JPY at the horizon: median {med.value:.1f} ± {med.se:.1f} (5%: {lo.value:.1f} "
+                 f"± {lo.se:.1f}, 95%: {hi.value:.1f} ± {hi.se:.1f}) from "
                  f"{float(ds['usdjpy_quantiles'].isel(time=0, quantile=0)):.2f}; "
-                 f"amplification ratio median {np.median(ds['amplification_ratio'].values):.2f}")
+                 f"amplification ratio median {amp.value:.2f} ± {amp.se:.2f}")
     nonconv = int(ds["nonconverged_steps"].sum())
     lines.append(f"Feedback: {nonconv:,} of {n * steps:,} path-steps did not converge; "
-                 f"stress regime {100 * float(ds['stress_share'].mean()):.1f}% of the time")
+                 f"stress regime {100 * stress.value:.1f}% ± {100 * stress.se:.1f}% of the time")
     return "\n".join(lines)
 
 
@@ -123,3 +132,41 @@ def write_tables(rows: list[Stat], out_dir: Path) -> None:
     md = ["| outcome | statistic | value | standard error | units |", "|---|---|---|---|---|"]
     md += [f"| {r.outcome} | {r.statistic} | {r.value:.4g} | {r.se:.2g} | {r.units} |" for r in rows]
     atomic_write_text(out_dir / "summary.md", "\n".join(md) + "\n")
+
+
+def observation_rows(ds: xr.Dataset, observations) -> list[dict]:
+    """Each realised value against the simulated quantiles of its date.
+
+    The date is matched to the first grid point on or after it (an observation past the
+    horizon is skipped).  The percentile rank interpolates between the stored quantile levels,
+    so it is exact at those levels and reported as below or above the outermost ones.
+    """
+    times = ds["time"].values.astype("datetime64[D]")
+    levels = ds["quantile"].values
+    rows = []
+    for ob in observations:
+        i = int(np.searchsorted(times, np.datetime64(ob.date, "D")))
+        if i >= len(times):
+            continue
+        q = ds[f"{ob.variable}_quantiles"].isel(time=i).values
+        if np.isclose(q[0], q[-1]) and np.isclose(ob.value, q[0]):
+            rank = "every path"
+        elif ob.value < q[0]:
+            rank = f"below {100 * levels[0]:g}%"
+        elif ob.value > q[-1]:
+            rank = f"above {100 * levels[-1]:g}%"
+        else:
+            rank = f"{100 * float(np.interp(ob.value, q, levels)):.0f}%"
+        rows.append({"date": str(times[i]), "variable": ob.variable, "observed": float(ob.value),
+                     "q05": float(np.interp(0.05, levels, q)), "median": float(np.interp(0.5, levels, q)),
+                     "q95": float(np.interp(0.95, levels, q)), "rank": rank, "source": ob.source})
+    return rows
+
+
+def format_observations(rows: list[dict]) -> str:
+    lines = ["Observed vs simulated (replay):",
+             f"  {'date':<11}{'variable':<10}{'observed':>10}{'5%':>10}{'median':>10}{'95%':>10}  rank"]
+    for r in rows:
+        lines.append(f"  {r['date']:<11}{r['variable']:<10}{r['observed']:>10.4g}{r['q05']:>10.4g}"
+                     f"{r['median']:>10.4g}{r['q95']:>10.4g}  {r['rank']}")
+    return "\n".join(lines)

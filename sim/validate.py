@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from sim.calendar import parse_date
-from sim.config import EVENT_KINDS, FACTORS, FORMATS, PRIOR_KINDS, SIGNALS, STEPS, Config, PriorConfig
+from sim.config import (EVENT_KINDS, FACTORS, FORMATS, OBSERVABLES, PRIOR_KINDS, SIGNALS, STEPS, Config,
+                        PriorConfig)
 
 
 class ConfigError(ValueError):
@@ -169,6 +170,13 @@ def validate(cfg: Config) -> None:
         if c.signal == "allocation_drift":
             _check(0 < c.foreign_weight < 1, f"{key}.foreign_weight", c.foreign_weight, "in (0, 1)")
             _check(0 < c.target_weight < 1, f"{key}.target_weight", c.target_weight, "in (0, 1)")
+
+    for i, ob in enumerate(cfg.scenario.observations):
+        key = f"scenario.observations[{i}]"
+        _check(ob.variable in OBSERVABLES, f"{key}.variable", ob.variable, f"one of {', '.join(OBSERVABLES)}")
+        _check(parse_date(ob.date, f"{key}.date") >= start, f"{key}.date", ob.date,
+               f"a date on or after the snapshot date {snap.date}")
+        _check(np.isfinite(ob.value), f"{key}.value", ob.value, "a finite number")
 
     for i, ev in enumerate(cfg.scenario.events):
         key = f"scenario.events[{i}]"
