@@ -5,10 +5,10 @@ A *target* is a published figure with a range (a statement like "at least USD 1.
 standard error.  Some targets are fitted; the others are checks that the fitted model must
 also pass.  The fit is penalised least squares under common random numbers::
 
-    minimise  sum_k ((m_k(theta) - mid_k) / (half_k / 2))^2  +  sum_j ((theta_j - c_j) / s_j)^2
+    minimise  sum_k ((m_k(theta) - mid_k) / (half_k / W))^2  +  sum_j ((theta_j - c_j) / s_j)^2
 
-where [mid_k - half_k, mid_k + half_k] is target k's range, so a target sits inside its range
-when its term is below 4, and the second sum pulls each parameter towards its judgement value
+where [mid_k - half_k, mid_k + half_k] is target k's range and W = TARGET_WEIGHT, so a target
+sits inside its range when its term is below W^2, and the second sum pulls each parameter towards its judgement value
 c_j by its stated uncertainty s_j.  There are more parameters than fitted targets; the penalty
 keeps the problem well posed and moves the parameters the targets say least about least.
 Every evaluation uses the same seed, so the objective is a smooth function of the parameters
@@ -56,6 +56,7 @@ class Target:
     high: float
     units: str
     fitted: bool
+    stated: str = ""   # the published bound when the fitted range is narrower, e.g. ">= 1,200"
 
     @property
     def mid(self) -> float:
@@ -87,7 +88,7 @@ TARGETS = (
     Target("spread_case_unwind", "Cumulative unwind when the 10y spread narrows to 1.5pp "
            "(scenario spread_compression, mean at the horizon)",
            "Capital Economics, as quoted in the seed articles: at least USD 1.2tn",
-           1200.0, 1500.0, "USD bn", True),
+           1200.0, 1500.0, "USD bn", True, stated=">= 1,200"),
     Target("spread_case_repatriation", "Repatriation in the same case (mean at the horizon)",
            "Capital Economics, as quoted: about USD 600bn back to Japan",
            500.0, 700.0, "USD bn", True),
@@ -123,14 +124,25 @@ def get_value(cfg: Config, key: str) -> float:
     return float(getattr(node, leaf))
 
 
+def _ranged_prior(node, leaf: str):
+    """(name, prior) of a parameter's uniform or triangular prior, or (None, None).
+
+    The prior of `x_y` is `x_y_prior` or, for repatriation shares, `x_prior`.
+    """
+    for name in (f"{leaf}_prior", f"{leaf.split('_')[0]}_prior"):
+        prior = getattr(node, name, None)
+        if prior is not None:
+            return (name, prior) if prior.dist in ("uniform", "triangular") else (None, None)
+    return None, None
+
+
 def set_value(cfg: Config, key: str, value: float) -> None:
     """Set a parameter's central value; a uniform or triangular prior moves with it."""
     node, leaf = _parent(cfg, key)
     shift = value - float(getattr(node, leaf))
     setattr(node, leaf, float(value))
-    # The prior of `x_y` is `x_y_prior` or, for repatriation shares, `x_prior`.
-    prior = getattr(node, f"{leaf}_prior", getattr(node, f"{leaf.split('_')[0]}_prior", None))
-    if prior is not None and prior.dist in ("uniform", "triangular"):
+    _, prior = _ranged_prior(node, leaf)
+    if prior is not None:
         prior.low = float(prior.low + shift)
         prior.high = float(prior.high + shift)
 
@@ -269,7 +281,6 @@ class Fit:
     start: dict[str, float]        # judgement values
     cost: float
     evaluations: int
-    success: bool
     message: str
 
 
@@ -279,34 +290,33 @@ def fit(cases: Cases, parameters=PARAMETERS, targets=TARGETS, max_evaluations: i
 
     fitted = [t for t in targets if t.fitted]
     start = {p.key: get_value(cases.baseline, p.key) for p in parameters}
-    free = list(parameters)
     hedge = next((t for t in fitted if t.name == "hedge_sensitivity"), None)
     fixed = {}
     if hedge is not None and "life_insurers" in cases.baseline.investors:
         # The hedge target pins the insurers' holdings in closed form.
         fixed["investors.life_insurers.holdings"] = hedge.mid / HEDGE_RISE
-    scale = np.array([p.scale for p in free])
-    centre = np.array([start[p.key] for p in free])
+    scale = np.array([p.scale for p in parameters])
+    centre = np.array([start[p.key] for p in parameters])
     count = [0]
 
     def residuals(u):
         theta = centre + scale * u
-        values = {**fixed, **{p.key: float(v) for p, v in zip(free, theta)}}
+        values = {**fixed, **{p.key: float(v) for p, v in zip(parameters, theta)}}
         got = measure(cases.map(lambda c: with_values(c, values)), [t.name for t in fitted])
         count[0] += 1
         r_targets = [(got[t.name][0] - t.mid) / (t.half / TARGET_WEIGHT) for t in fitted]
         return np.array([*r_targets, *u])
 
-    lo = np.array([(p.low - start[p.key]) / p.scale for p in free])
-    hi = np.array([(p.high - start[p.key]) / p.scale for p in free])
+    lo = np.array([(p.low - start[p.key]) / p.scale for p in parameters])
+    hi = np.array([(p.high - start[p.key]) / p.scale for p in parameters])
     # Start strictly inside the bounds: the reflective trust region crawls from a bound.
-    x0 = np.clip(np.zeros(len(free)), lo + 0.05 * (hi - lo), hi - 0.05 * (hi - lo))
+    x0 = np.clip(np.zeros(len(parameters)), lo + 0.05 * (hi - lo), hi - 0.05 * (hi - lo))
     sol = least_squares(residuals, x0, bounds=(lo, hi), diff_step=0.05, x_scale=1.0,
                         max_nfev=max_evaluations, xtol=1e-4, ftol=1e-6, verbose=0)
     theta = centre + scale * sol.x
-    values = {**fixed, **{p.key: float(v) for p, v in zip(free, theta)}}
+    values = {**fixed, **{p.key: float(v) for p, v in zip(parameters, theta)}}
     start_all = {**{k: get_value(cases.baseline, k) for k in fixed}, **start}
-    return Fit(values, start_all, float(2.0 * sol.cost), count[0], bool(sol.success), sol.message)
+    return Fit(values, start_all, float(2.0 * sol.cost), count[0], sol.message)
 
 
 # ---------------------------------------------------------------------------------------
@@ -315,8 +325,8 @@ def fit(cases: Cases, parameters=PARAMETERS, targets=TARGETS, max_evaluations: i
 def _range(t: Target) -> str:
     if not math.isfinite(t.low):
         return f"< {t.high:g}"
-    if t.fitted and t.name == "spread_case_unwind":
-        return f">= {t.low:,.0f} (fitted to {t.low:,.0f}-{t.high:,.0f})"
+    if t.stated:
+        return f"{t.stated} (fitted to {t.low:,.0f}-{t.high:,.0f})"
     return f"{t.low:,.4g} to {t.high:,.4g}"
 
 
@@ -366,12 +376,10 @@ def fitted_yaml(base: Config, values: dict[str, float], header: str) -> str:
         for part in path:
             out = out.setdefault(part, {})
         out[leaf] = float(values[key])
-        for name in (f"{leaf}_prior", f"{leaf.split('_')[0]}_prior"):
-            prior = getattr(node, name, None)
-            if prior is not None and prior.dist in ("uniform", "triangular"):
-                out[name] = {"dist": prior.dist, "low": round(float(prior.low), 4),
-                             "high": round(float(prior.high), 4)}
-                break
+        name, prior = _ranged_prior(node, leaf)
+        if prior is not None:
+            out[name] = {"dist": prior.dist, "low": round(float(prior.low), 4),
+                         "high": round(float(prior.high), 4)}
     body = yaml.safe_dump(tree, sort_keys=False, default_flow_style=None)
     comments = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
     return "# @package _global_\n" + comments + body

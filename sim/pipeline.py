@@ -106,8 +106,9 @@ def run_and_save(cfg: Config, out_dir: Path, command: str = "python -m sim") -> 
     text = format_summary(ds, rows)
     observed = observation_rows(ds, cfg.scenario.observations)
     if observed:
-        text += "\n" + format_observations(observed)
-        atomic_write_text(out_dir / "observations.md", format_observations(observed) + "\n")
+        table = format_observations(observed)
+        text += "\n" + table
+        atomic_write_text(out_dir / "observations.md", table + "\n")
         files.append(out_dir / "observations.md")
     if ds.attrs.get("notes"):
         text += f"\nNote: {ds.attrs['notes']}"
