@@ -4,6 +4,8 @@ Used to show that a refactoring changes no result: record the tree before the ch
 tree after it, then compare every data variable and coordinate exactly (``numpy.array_equal``,
 NaN equal to NaN), every variable's attributes, the run attributes other than those that name a
 time, a duration or a process count, and the summary and comparison tables byte for byte.
+File names that hold the recording's own folder (a sweep's comparison lists its runs) are
+compared with that folder replaced by ``<root>``.
 
     git worktree add /tmp/base <old commit>
     python benchmarks/same_outputs.py record --tree /tmp/base --out /tmp/outputs-old
@@ -58,11 +60,19 @@ def record(tree: Path, out: Path, paths: int, cases: list[str]) -> None:
             sys.exit(f"{name} failed in {tree}:\n{done.stderr[-3000:]}")
 
 
-def _open(path: Path) -> xr.Dataset:
+def _open(path: Path, root: Path) -> xr.Dataset:
+    """A result set, with the recording's folder in file names replaced by ``<root>``."""
     if path.is_dir():
-        return xr.open_zarr(path).load()
-    with xr.open_dataset(path, engine="h5netcdf") as ds:
-        return ds.load()
+        ds = xr.open_zarr(path).load()
+    else:
+        with xr.open_dataset(path, engine="h5netcdf") as f:
+            ds = f.load()
+    for name, var in ds.variables.items():
+        if var.dtype.kind in "OU":
+            ds[name] = var.copy(data=np.vectorize(
+                lambda v: v.replace(str(root.resolve()), "<root>") if isinstance(v, str) else v,
+                otypes=[var.dtype])(var.values))
+    return ds
 
 
 def _same_values(a: xr.Variable, b: xr.Variable) -> bool:
@@ -103,7 +113,7 @@ def compare(old: Path, new: Path) -> int:
             print(f"MISSING {rel}")
             failures += 1
             continue
-        a, b = _open(old / rel), _open(new / rel)
+        a, b = _open(old / rel, old), _open(new / rel, new)
         problems = compare_datasets(a, b)
         n_vars = len(a.variables)
         print(f"{'same' if not problems else 'DIFFERENT'}  {rel}  ({n_vars} variables)")
@@ -111,7 +121,11 @@ def compare(old: Path, new: Path) -> int:
             print(f"    {p}")
         failures += bool(problems)
     for rel in tables:
-        same = (new / rel).exists() and (old / rel).read_bytes() == (new / rel).read_bytes()
+        if not (new / rel).exists():
+            print(f"MISSING {rel}")
+            failures += 1
+            continue
+        same = (old / rel).read_bytes() == (new / rel).read_bytes()
         print(f"{'same' if same else 'DIFFERENT'}  {rel}")
         failures += not same
     if not files:

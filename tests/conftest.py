@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from sim.compose import load_config
-from sim.engine import run
+from sim.inputs import build_inputs
+from sim.pipeline import simulate
 
 #: Switches that turn the model into its linear-Gaussian skeleton: no policy decisions,
 #: no parameter uncertainty, no flows' effect on prices or yields, no jumps, calm regime only.
@@ -27,8 +28,18 @@ def small(overrides=(), paths=2000, months=12):
                         "output.progress=false", *overrides])
 
 
+def run(cfg):
+    """The results Dataset of ``cfg``, with every path's full time series (path x time)."""
+    return simulate(cfg, progress=False, series=True)[0]
+
+
+def step_years(cfg):
+    """Length of each time step in years, as the kernel uses it."""
+    return build_inputs(cfg).steps["dt"]
+
+
 @pytest.fixture(scope="session")
 def default_run():
     """The default scenario at a small size, shared by several tests."""
     cfg = small(paths=3000, months=24)
-    return cfg, run(cfg, progress=False)
+    return cfg, run(cfg)

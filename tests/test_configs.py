@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from sim.compose import CONFIG_DIR, load_config
-from sim.engine import run
+from sim.pipeline import simulate
 from sim.validate import ConfigError
 
 GROUPS = ("snapshot", "scenario", "investors", "model", "sampler", "output")
@@ -19,8 +19,8 @@ REPO = Path(__file__).resolve().parent.parent
 def test_every_config_composes_and_runs(group, name):
     cfg = load_config([f"{group}={name}", "sampler.paths=64", "sampler.horizon_months=12",
                        "output.progress=false"])
-    r = run(cfg, progress=False)
-    assert r.path_out.shape[0] == 64
+    ds, _ = simulate(cfg, progress=False)
+    assert ds.sizes["path"] == 64
 
 
 def test_default_is_the_seed_snapshot():
