@@ -350,20 +350,22 @@ def _record(row, rates, gaps, fx, flows):
     fx: (log USD/JPY, variance, stress); flows: (cumulative unwind, cumulative repatriation).
     """
     x, var, stress = fx
+    unwind, repatriation = flows
+    jp_inflation, jp_activity, us_inflation, us_activity = gaps
     row.boj_rate = rates.boj
     row.fed_rate = rates.fed
     row.jgb10 = rates.jgb
     row.ust10 = rates.ust
     row.spread = rates.ust - rates.jgb
     row.usdjpy = math.exp(x)
-    row.unwind = flows[0]
-    row.repatriation = flows[1]
+    row.unwind = unwind
+    row.repatriation = repatriation
     row.stress = 1.0 if stress else 0.0
     row.fx_vol = 100.0 * math.sqrt(var)
-    row.jp_inflation_gap = gaps[0]
-    row.jp_activity_gap = gaps[1]
-    row.us_inflation_gap = gaps[2]
-    row.us_activity_gap = gaps[3]
+    row.jp_inflation_gap = jp_inflation
+    row.jp_activity_gap = jp_activity
+    row.us_inflation_gap = us_inflation
+    row.us_activity_gap = us_activity
 
 
 @njit(cache=True)

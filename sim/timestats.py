@@ -44,8 +44,8 @@ class Edges:
     @classmethod
     def from_first_chunk(cls, series: np.ndarray) -> "Edges":
         """Bins from the first block's series (records, paths x dates)."""
-        time_out = L.columns(series)
-        n_vars, n_time = time_out.shape[2], time_out.shape[1]
+        cols = L.columns(series)
+        n_vars, n_time = cols.shape[2], cols.shape[1]
         discrete = _discrete(series.dtype)
         lo = np.empty((n_vars, n_time))
         width = np.empty((n_vars, n_time))
@@ -56,8 +56,8 @@ class Edges:
                 width[v] = GRID
                 n_bins[v] = int(round((GRID_RANGE[1] - GRID_RANGE[0]) / GRID)) + 1
                 continue
-            vmin = time_out[:, :, v].min(axis=0)
-            vmax = time_out[:, :, v].max(axis=0)
+            vmin = cols[:, :, v].min(axis=0)
+            vmax = cols[:, :, v].max(axis=0)
             span = np.maximum(vmax - vmin, 1e-6 * np.maximum(np.abs(vmax), 1.0))
             lo[v] = vmin - span
             width[v] = 3.0 * span / N_BINS
@@ -74,18 +74,18 @@ class ChunkStats:
 
 def chunk_stats(series: np.ndarray, edges: Edges, block_size: int) -> ChunkStats:
     """Histogram counts and per-block sums of a chunk's series (records, paths x dates)."""
-    time_out = L.columns(series)
-    n, n_time, n_vars = time_out.shape
+    cols = L.columns(series)
+    n, n_time, n_vars = cols.shape
     counts = []
     offsets = np.arange(n_time)[None, :]
     for v in range(n_vars):
         nb = int(edges.n_bins[v]) + 2
-        idx = np.floor((time_out[:, :, v] - edges.lo[v]) / edges.width[v]) + 1
+        idx = np.floor((cols[:, :, v] - edges.lo[v]) / edges.width[v]) + 1
         idx = np.clip(np.nan_to_num(idx, nan=0.0), 0, nb - 1).astype(np.int64)
         flat = (offsets * nb + idx).ravel()
         counts.append(np.bincount(flat, minlength=n_time * nb).reshape(n_time, nb).astype(np.int32))
     starts = range(0, n, block_size)
-    block_sums = np.stack([time_out[s:s + block_size].sum(axis=0) for s in starts])
+    block_sums = np.stack([cols[s:s + block_size].sum(axis=0) for s in starts])
     return ChunkStats(counts, block_sums)
 
 

@@ -40,7 +40,7 @@ def test_misspelled_key_is_rejected():
 def test_semantic_error_names_key_and_allowed_values():
     cfg = load_config(["model.impact.permanent_share=1.5"])
     with pytest.raises(ConfigError, match=r"model.impact.permanent_share=1.5: must lie in \[0, 1\]"):
-        run(cfg, progress=False)
+        simulate(cfg, progress=False)
 
 
 def _cli(tmp_path, *args):

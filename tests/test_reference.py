@@ -23,7 +23,7 @@ from sim import kernels as K
 from sim import layout as L
 from sim import reference
 from sim.engine import simulate_range
-from sim.inputs import build_inputs, path_parameters
+from sim.inputs import build_inputs
 from sim.rng import block_seeds
 
 from conftest import small
@@ -39,9 +39,8 @@ def both(overrides, paths=300, months=12):
     inputs = build_inputs(small(overrides, paths=paths, months=months))
     chunk = simulate_range(inputs, 0, paths)
     kern = (chunk.paths, chunk.classes, chunk.series)
-    params, class_params = path_parameters(inputs, 0, paths)
     draws = reference.shocks(inputs.plan.seed, inputs.plan.block_size, paths, len(inputs.dates) - 1)
-    return kern, reference.simulate(inputs, params, class_params, draws)
+    return kern, reference.simulate(inputs, chunk.params, chunk.class_params, draws)
 
 
 def meeting_moves(series, name):

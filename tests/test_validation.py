@@ -13,7 +13,10 @@ from hypothesis import strategies as st
 
 from sim.compose import check_overrides, load_config
 from sim.engine import SimulationError
+from sim.pipeline import simulate
 from sim.validate import ConfigError
+
+from conftest import run
 
 REPO = Path(__file__).resolve().parent.parent
 ID7 = "[[1,0,0,0,0,0,0],[0,1,0,0,0,0,0],[0,0,1,0,0,0,0],[0,0,0,1,0,0,0],[0,0,0,0,1,0,0],[0,0,0,0,0,1,0],[0,0,0,0,0,0,1]]"
@@ -97,7 +100,7 @@ def test_schema_mistakes_are_reported_in_one_line(override, message):
 def test_semantic_mistakes_name_key_value_and_allowed(overrides, message):
     cfg = load_config([*overrides, "sampler.paths=50"] if "sampler.paths=0" not in overrides else overrides)
     with pytest.raises(ConfigError) as info:
-        run(cfg, progress=False)
+        simulate(cfg, progress=False)
     text = str(info.value)
     assert message in text, text
     assert "\n" not in text
@@ -110,8 +113,8 @@ def test_a_sweep_value_with_the_wrong_type_stops_the_sweep_before_it_starts():
 
 def test_correlation_repair_is_reported():
     bad = "[[1,0.9,0.9,0,0,0,0],[0.9,1,-0.9,0,0,0,0],[0.9,-0.9,1,0,0,0,0],[0,0,0,1,0,0,0],[0,0,0,0,1,0,0],[0,0,0,0,0,1,0],[0,0,0,0,0,0,1]]"
-    r = run(load_config([f"model.correlation.calm={bad}", "model.correlation.repair=true",
-                         "sampler.paths=50", "sampler.horizon_months=3"]), progress=False)
+    _, r = simulate(load_config([f"model.correlation.calm={bad}", "model.correlation.repair=true",
+                                 "sampler.paths=50", "sampler.horizon_months=3"]), progress=False)
     assert any("model.correlation.calm repaired" in n for n in r.notes)
     assert any("model.correlation.stress" in n for n in r.notes) is False
 
