@@ -13,7 +13,8 @@ the parameter values, the scripted events or the investor classes: variants shar
 (common random numbers).  The equations are documented in docs/model.md.
 
 Small groups of scalars travel as named tuples (``Rates``, ``Market``, ``Seen``, ``Shocks``),
-which numba keeps in registers; the within-step solver returns what it computed.
+which numba passes by value, so no function takes more than six arguments; the within-step
+solver returns what it computed.
 """
 from __future__ import annotations
 
