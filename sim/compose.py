@@ -22,7 +22,14 @@ def load_config(overrides: list[str] | None = None, config_name: str = "config")
 
 
 def to_config(cfg) -> Config:
-    """Convert a composed DictConfig to the dataclass tree (once, at the entry point)."""
+    """Convert a composed DictConfig to the dataclass tree (once, at the entry point).
+
+    A snapshot from data (``snapshot=data``) is filled here, before conversion and validation,
+    so every entry point sees the same levels.
+    """
+    from sim.datasnapshot import resolve_data_snapshot
+
+    resolve_data_snapshot(cfg)
     return OmegaConf.to_object(cfg)
 
 

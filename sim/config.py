@@ -66,6 +66,7 @@ class SnapshotConfig:
     fed_last_move: str = MISSING
     boj_meetings: List[str] = field(default_factory=list)
     fed_meetings: List[str] = field(default_factory=list)
+    from_data: bool = False     # fill the market levels from data.dir as known on ``date``
 
 
 @dataclass
@@ -227,8 +228,18 @@ class CorrelationConfig:
 
 
 @dataclass
+class WindowConfig:
+    """Dates of the data a model version was calibrated to (ISO dates, inclusive)."""
+
+    start: str = MISSING
+    end: str = MISSING
+
+
+@dataclass
 class ModelConfig:
     parameter_uncertainty: bool = True
+    calibration_window: WindowConfig = field(
+        default_factory=lambda: WindowConfig(start="2022-09-01", end="2025-12-31"))
     macro: MacroConfig = field(default_factory=MacroConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     yields: YieldsConfig = field(default_factory=YieldsConfig)
@@ -265,7 +276,41 @@ class OutputConfig:
 
 
 @dataclass
+class DataConfig:
+    """Market data (FRED-layout CSV files) for snapshots from data, calibration and backtests."""
+
+    dir: Optional[str] = None   # null: the local cache filled by `python -m sim.fetch`
+    url: str = "https://fred.stlouisfed.org/graph/fredgraph.csv?id={series}"
+
+
+@dataclass
+class RallyEventConfig:
+    """A crash event: the largest yen rally within ``horizon`` months above ``threshold`` %."""
+
+    horizon: int = MISSING
+    threshold: float = MISSING
+
+
+@dataclass
+class BacktestConfig:
+    """Rolling-origin backtest (sim.backtest; docs/model.md, section 17)."""
+
+    name: str = "default"
+    start: str = "2003-01-01"   # first origin month
+    end: str = "2024-12-31"     # last origin month
+    step_months: int = 1        # months between origins (origins: last Friday of the month)
+    horizons: List[int] = field(default_factory=lambda: [1, 3, 12])   # months
+    window_weeks: int = 520     # weekly history behind the GARCH and bootstrap benchmarks
+    block_weeks: int = 13       # block length of the bootstrap benchmark
+    rally_events: List[RallyEventConfig] = field(default_factory=lambda: [
+        RallyEventConfig(1, 5.0), RallyEventConfig(3, 10.0)])
+    pit_bins: int = 10
+
+
+@dataclass
 class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    backtest: BacktestConfig = field(default_factory=BacktestConfig)
     snapshot: SnapshotConfig = field(default_factory=SnapshotConfig)
     scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
     investors: Dict[str, InvestorClassConfig] = field(default_factory=dict)
@@ -282,3 +327,4 @@ def register_configs() -> None:
     cs.store(group="model", name="model_schema", node=ModelConfig)
     cs.store(group="sampler", name="sampler_schema", node=SamplerConfig)
     cs.store(group="output", name="output_schema", node=OutputConfig)
+    cs.store(group="backtest", name="backtest_schema", node=BacktestConfig)

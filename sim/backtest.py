@@ -1,0 +1,376 @@
+"""Rolling-origin backtest: the model's predictive distributions against what happened and
+against three benchmarks (docs/model.md, section 17).
+
+``python -m sim.backtest [overrides]`` (``backtest=quick`` for a few origins).  At each origin
+(the last Friday of every ``backtest.step_months``-th month from ``backtest.start`` to
+``backtest.end``) the snapshot is rebuilt from the data as known on that day
+(:mod:`sim.datasnapshot`) and the model is run with the same seed at every origin (common
+random numbers).  The benchmarks of :mod:`sim.benchmarks` are fitted on data before the
+origin only.  Every forecast is an ensemble of paths on the weekly Friday grid from the origin;
+the outcome is read on the same grid from the data.  Scores come from :mod:`sim.scores`.
+
+Outputs, in the run's own folder: ``backtest.nc`` (dims origin, horizon, quantity,
+forecaster), ``backtest.md`` and ``backtest.csv`` (one row per quantity, horizon and sample),
+``pit_histograms.png`` and ``fan_against_reality.png``.
+"""
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from sim import benchmarks as B
+from sim import scores as S
+from sim.calendar import add_months, parse_date
+from sim.config import Config
+from sim.datasnapshot import policy_rate, with_data_snapshot
+from sim.marketdata import DataError, MarketData, fridays, month_end
+from sim.validate import ConfigError
+
+#: Quantities scored: name -> (units, long name, model variable of the sample paths).
+QUANTITIES = {
+    "usdjpy_change": ("%", "Change of log USD/JPY from the origin (100 x log)", "usdjpy"),
+    "largest_rally": ("%", "Largest yen rally within the horizon (fall of USD/JPY from its "
+                           "running peak, weekly Friday closes)", "usdjpy"),
+    "fed_rate": ("% p.a.", "Fed policy rate (midpoint of target range)", "fed_rate"),
+    "boj_rate": ("% p.a.", "BoJ policy rate", "boj_rate"),
+    "ust10": ("% p.a.", "10y UST yield", "ust10"),
+    "jgb10": ("% p.a.", "10y JGB yield", "jgb10"),
+}
+FX_QUANTITIES = ("usdjpy_change", "largest_rally")
+RATE_QUANTITIES = ("fed_rate", "boj_rate", "ust10", "jgb10")
+FORECASTERS = ("model", "random_walk", "garch_t", "bootstrap")
+BENCHMARKS = FORECASTERS[1:]
+FORECASTER_NAMES = {
+    "model": "the model",
+    "random_walk": "random walk (trailing realised volatility); rates: no change + historical changes",
+    "garch_t": "GARCH(1,1) with Student-t innovations (arch), rolling window",
+    "bootstrap": "block bootstrap of past weekly changes",
+}
+#: Quantiles kept per forecast (for the fan plot and the tables).
+KEEP_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+PINBALL = (0.05, 0.95)
+BANDS = (0.5, 0.9)
+
+
+def origins(bt) -> np.ndarray:
+    """The last Friday of every ``step_months``-th month from ``start`` to ``end``."""
+    first = parse_date(bt.start, "backtest.start")
+    last = parse_date(bt.end, "backtest.end")
+    if bt.step_months < 1:
+        raise ConfigError("backtest.step_months", bt.step_months, "an integer >= 1")
+    if last < first:
+        raise ConfigError("backtest.end", bt.end, f"a date on or after backtest.start ({bt.start})")
+    out = []
+    month = first.astype("datetime64[M]")
+    while month <= last.astype("datetime64[M]"):
+        end = month_end(month.astype("datetime64[D]"))
+        fri = fridays(end - np.timedelta64(6, "D"), end)[-1]
+        if first <= fri <= last or month == first.astype("datetime64[M]"):
+            out.append(fri)
+        month = month + bt.step_months
+    return np.array(out, dtype="datetime64[D]")
+
+
+def horizon_weeks(origin: np.datetime64, months: int) -> int:
+    """Weeks from ``origin`` to the Friday nearest ``months`` calendar months later."""
+    return int(round((add_months(origin, months) - origin).astype(int) / 7.0))
+
+
+def in_window(origin: np.datetime64, weeks: int, window) -> bool:
+    """Whether the forecast period (origin, origin + weeks] overlaps the calibration window."""
+    start = parse_date(window.start, "model.calibration_window.start")
+    end = parse_date(window.end, "model.calibration_window.end")
+    return bool(origin < end and origin + np.timedelta64(7 * weeks, "D") >= start)
+
+
+def check(cfg: Config) -> None:
+    bt = cfg.backtest
+    if not bt.horizons or any(h < 1 for h in bt.horizons):
+        raise ConfigError("backtest.horizons", list(bt.horizons), "a list of whole months >= 1")
+    if bt.window_weeks < 52:
+        raise ConfigError("backtest.window_weeks", bt.window_weeks, "an integer >= 52 (a year of weekly changes)")
+    if not 1 <= bt.block_weeks <= bt.window_weeks // 2:
+        raise ConfigError("backtest.block_weeks", bt.block_weeks,
+                          f"an integer from 1 to window_weeks / 2 ({bt.window_weeks // 2})")
+    for i, ev in enumerate(bt.rally_events):
+        if ev.horizon not in bt.horizons:
+            raise ConfigError(f"backtest.rally_events[{i}].horizon", ev.horizon,
+                              f"one of the horizons {list(bt.horizons)}")
+        if not ev.threshold > 0:
+            raise ConfigError(f"backtest.rally_events[{i}].threshold", ev.threshold, "a number > 0 (%)")
+    if bt.pit_bins < 2:
+        raise ConfigError("backtest.pit_bins", bt.pit_bins, "an integer >= 2")
+    parse_date(cfg.model.calibration_window.start, "model.calibration_window.start")
+    parse_date(cfg.model.calibration_window.end, "model.calibration_window.end")
+
+
+# ---------------------------------------------------------------------------------------------
+# Outcomes and histories from the data
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class Outcome:
+    """What happened after an origin, on the forecasts' weekly grid."""
+
+    log_fx: np.ndarray           # ln USD/JPY at the origin and each Friday after it
+    levels: dict                 # quantity -> value at each horizon (NaN: not yet known)
+
+
+def realised(md: MarketData, origin: np.datetime64, weeks: list[int]) -> Outcome:
+    """Outcomes at each horizon (in weeks), NaN where the data end before it."""
+    grid = origin + 7 * np.arange(max(weeks) + 1).astype("timedelta64[D]")
+    fx = md["DEXJPUS"]
+    closes = fx.as_of_many(grid)
+    closes[grid > fx.last] = np.nan
+    log_fx = np.log(closes)
+    levels = {q: np.full(len(weeks), np.nan) for q in QUANTITIES}
+    for i, k in enumerate(weeks):
+        day = grid[k]
+        if np.isfinite(log_fx[k]):
+            levels["usdjpy_change"][i] = 100.0 * (log_fx[k] - log_fx[0])
+            levels["largest_rally"][i] = float(S.largest_rally(log_fx[:k + 1]))
+        for name, fn in (("fed_rate", lambda d: policy_rate(md, "fed", d, hindsight=True)),
+                         ("boj_rate", lambda d: policy_rate(md, "boj", d, hindsight=True)),
+                         ("ust10", lambda d: md["DGS10"].value_at(d)),
+                         ("jgb10", lambda d: md["IRLTLT01JPM156N"].value_at(d))):
+            try:
+                levels[name][i] = fn(day)
+            except DataError:
+                pass
+    return Outcome(log_fx, levels)
+
+
+def weekly_fx_changes(md: MarketData, origin: np.datetime64, n: int) -> np.ndarray:
+    """The last ``n`` weekly (Friday-to-Friday) log changes of USD/JPY known on ``origin``."""
+    days = fridays(origin - np.timedelta64(7 * (n + 1), "D"), origin)
+    closes = md["DEXJPUS"].as_of_many(days)
+    r = np.diff(np.log(closes))
+    return r[np.isfinite(r)]
+
+
+def rate_history(md: MarketData, name: str, origin: np.datetime64, weeks: int) -> np.ndarray:
+    """Weekly (Friday) levels of a rate or yield as known on each Friday, over ``weeks`` weeks
+    before ``origin`` (point in time: every value was known on its Friday)."""
+    days = fridays(origin - np.timedelta64(7 * weeks, "D"), origin)
+    if name in ("ust10", "jgb10"):
+        series = md["DGS10" if name == "ust10" else "IRLTLT01JPM156N"]
+        return series.as_of_many(days)
+    return np.array([_safe(lambda d=d: policy_rate(md, name[:3], d)) for d in days])
+
+
+def _safe(fn):
+    try:
+        return fn()
+    except DataError:
+        return np.nan
+
+
+# ---------------------------------------------------------------------------------------------
+# Forecast ensembles at one origin
+# ---------------------------------------------------------------------------------------------
+
+def model_ensembles(cfg: Config, md: MarketData, origin: np.datetime64, weeks: list[int]):
+    """The model's ensembles at each horizon: quantity -> (horizons, paths)."""
+    from sim.pipeline import simulate
+
+    run_cfg = with_data_snapshot(cfg, md, str(origin))
+    ds, _ = simulate(run_cfg, command="python -m sim.backtest", progress=False)
+    times = ds["time"].values.astype("datetime64[D]")
+    if not np.all(times[:max(weeks) + 1] == origin + 7 * np.arange(max(weeks) + 1).astype("timedelta64[D]")):
+        raise RuntimeError("the model's time grid is not weekly from the origin")
+    log_fx = np.log(ds["sample_usdjpy"].values)
+    out = {}
+    out["usdjpy_change"] = np.stack([100.0 * (log_fx[:, k] - log_fx[:, 0]) for k in weeks])
+    out["largest_rally"] = np.stack([S.largest_rally(log_fx[:, :k + 1]) for k in weeks])
+    for name in RATE_QUANTITIES:
+        values = ds[f"sample_{name}"].values
+        out[name] = np.stack([values[:, k] for k in weeks])
+    return out, run_cfg.snapshot
+
+
+def benchmark_ensembles(cfg: Config, md: MarketData, origin: np.datetime64, weeks: list[int],
+                        start_levels: dict):
+    """Every benchmark's ensembles: forecaster -> quantity -> (horizons, paths)."""
+    bt, n, seed = cfg.backtest, cfg.sampler.paths, cfg.sampler.seed
+    history = weekly_fx_changes(md, origin, bt.window_weeks)
+    n_weeks = max(weeks)
+    paths = {
+        "random_walk": B.random_walk(history, n, n_weeks, seed=seed),
+        "garch_t": B.garch_t(history, n, n_weeks, seed=seed),
+        "bootstrap": B.block_bootstrap(history, n, n_weeks, block=bt.block_weeks, seed=seed),
+    }
+    out = {}
+    rates = {}
+    for name in RATE_QUANTITIES:
+        levels = rate_history(md, name, origin, bt.window_weeks + n_weeks)
+        rates[name] = np.stack([start_levels[name] + B.historical_changes(levels, k, n, seed=seed)
+                                for k in weeks])
+    for f, cum in paths.items():
+        cum = 100.0 * np.asarray(cum)
+        q = {"usdjpy_change": np.stack([cum[:, k - 1] for k in weeks]),
+             "largest_rally": np.stack([S.largest_rally(cum[:, :k] / 100.0, origin=0.0) for k in weeks])}
+        for name in RATE_QUANTITIES:
+            q[name] = rates[name] if f == "random_walk" else None
+        out[f] = q
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------------------------
+
+def run_backtest(cfg: Config, progress: bool = True) -> xr.Dataset:
+    """Forecasts, outcomes and scores at every origin, as one Dataset."""
+    check(cfg)
+    bt = cfg.backtest
+    cfg = copy.deepcopy(cfg)
+    cfg.sampler.horizon_months = max(bt.horizons)
+    cfg.sampler.sample_paths = cfg.sampler.paths
+    cfg.output.progress = False
+    md = MarketData(cfg.data.dir)
+    days = origins(bt)
+    horizons = list(bt.horizons)
+    nq, nf, nh, no = len(QUANTITIES), len(FORECASTERS), len(horizons), len(days)
+    kq = len(KEEP_QUANTILES)
+    shape = (no, nh, nq, nf)
+    arrays = {k: np.full(shape, np.nan) for k in
+              ("pit", "crps", "pinball_05", "pinball_95", "hit_50", "hit_90", "mean")}
+    quant = np.full(shape + (kq,), np.nan)
+    observed = np.full((no, nh, nq), np.nan)
+    prob = np.full((no, nh, nf), np.nan)
+    in_sample = np.zeros((no, nh), dtype=bool)
+    thresholds = np.full(nh, np.nan)
+    for ev in bt.rally_events:
+        thresholds[horizons.index(ev.horizon)] = ev.threshold
+    start_fx = np.full(no, np.nan)
+    iterator = range(no)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=no, desc="backtest origins", unit="origin", file=sys.stderr)
+    began = time.perf_counter()
+    for o in iterator:
+        origin = days[o]
+        weeks = [horizon_weeks(origin, h) for h in horizons]
+        for j, k in enumerate(weeks):
+            in_sample[o, j] = in_window(origin, k, cfg.model.calibration_window)
+        outcome = realised(md, origin, weeks)
+        model, snap = model_ensembles(cfg, md, origin, weeks)
+        start_fx[o] = snap.usdjpy
+        start = {"fed_rate": snap.fed_rate, "boj_rate": snap.boj_rate, "ust10": snap.ust10,
+                 "jgb10": snap.jgb10}
+        ensembles = {"model": model, **benchmark_ensembles(cfg, md, origin, weeks, start)}
+        for qi, q in enumerate(QUANTITIES):
+            obs = outcome.levels[q]
+            observed[o, :, qi] = obs
+            for fi, f in enumerate(FORECASTERS):
+                ens = ensembles[f][q]
+                if ens is None:
+                    continue
+                quant[o, :, qi, fi] = np.quantile(ens, KEEP_QUANTILES, axis=-1).T
+                arrays["mean"][o, :, qi, fi] = ens.mean(axis=-1)
+                ok = np.isfinite(obs)
+                if not ok.any():
+                    continue
+                arrays["pit"][o, ok, qi, fi] = S.pit(obs[ok], ens[ok], seed=cfg.sampler.seed + o)
+                arrays["crps"][o, ok, qi, fi] = S.crps(obs[ok], ens[ok])
+                arrays["pinball_05"][o, ok, qi, fi] = S.quantile_loss(obs[ok], ens[ok], 0.05)
+                arrays["pinball_95"][o, ok, qi, fi] = S.quantile_loss(obs[ok], ens[ok], 0.95)
+                arrays["hit_50"][o, ok, qi, fi] = S.band_hits(obs[ok], ens[ok], 0.5)
+                arrays["hit_90"][o, ok, qi, fi] = S.band_hits(obs[ok], ens[ok], 0.9)
+                if q == "largest_rally":
+                    for j in range(nh):
+                        if np.isfinite(thresholds[j]):
+                            prob[o, j, fi] = S.event_probability(ens[j], thresholds[j])
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    elapsed = time.perf_counter() - began
+    rally = observed[:, :, list(QUANTITIES).index("largest_rally")]
+    event = np.where(np.isfinite(rally) & np.isfinite(thresholds), rally > thresholds, np.nan)
+    event = np.where(np.isfinite(rally), event, np.nan)
+    brier = np.where(np.isfinite(event)[..., None] & np.isfinite(prob),
+                     (prob - np.nan_to_num(event)[..., None]) ** 2, np.nan)
+    return _dataset(cfg, days, horizons, arrays, quant, observed, prob, event, brier, in_sample,
+                    thresholds, start_fx, md, elapsed)
+
+
+def _dataset(cfg, days, horizons, arrays, quant, observed, prob, event, brier, in_sample,
+             thresholds, start_fx, md, elapsed) -> xr.Dataset:
+    from sim.results import config_yaml, package_versions
+    import sim
+
+    dims = ("origin", "horizon", "quantity", "forecaster")
+    meta = {
+        "pit": ("1", "Probability integral transform of the outcome"),
+        "crps": ("quantity units", "Continuous ranked probability score (fair ensemble estimator)"),
+        "pinball_05": ("quantity units", "Pinball loss of the 5% quantile"),
+        "pinball_95": ("quantity units", "Pinball loss of the 95% quantile"),
+        "hit_50": ("1", "Outcome inside the central 50% band (1) or not (0)"),
+        "hit_90": ("1", "Outcome inside the central 90% band (1) or not (0)"),
+        "mean": ("quantity units", "Mean of the forecast ensemble"),
+    }
+    data = {k: xr.Variable(dims, v, {"units": meta[k][0], "long_name": meta[k][1]})
+            for k, v in arrays.items()}
+    data["forecast_quantiles"] = xr.Variable(
+        dims + ("probability",), quant,
+        {"units": "quantity units", "long_name": "Quantiles of the forecast ensemble"})
+    data["observed"] = xr.Variable(("origin", "horizon", "quantity"), observed,
+                                   {"units": "quantity units", "long_name": "Realised outcome"})
+    data["crash_probability"] = xr.Variable(
+        ("origin", "horizon", "forecaster"), prob,
+        {"units": "1", "long_name": "Forecast probability that the largest yen rally exceeds the "
+                                   "crash threshold of the horizon"})
+    data["crash_event"] = xr.Variable(("origin", "horizon"), event,
+                                      {"units": "1", "long_name": "Crash event happened (1) or not (0)"})
+    data["brier"] = xr.Variable(("origin", "horizon", "forecaster"), brier,
+                                {"units": "1", "long_name": "Brier score of the crash probability"})
+    data["in_sample"] = xr.Variable(("origin", "horizon"), in_sample.astype(np.int8),
+                                    {"units": "1", "long_name": "Forecast period overlaps the model's "
+                                                                "calibration window (1) or not (0)"})
+    data["crash_threshold"] = xr.Variable("horizon", thresholds,
+                                          {"units": "%", "long_name": "Crash threshold: largest yen rally above"})
+    data["usdjpy_origin"] = xr.Variable("origin", start_fx, {"units": "JPY per USD",
+                                                              "long_name": "USD/JPY at the origin"})
+    fx = md["DEXJPUS"]
+    week_days = fridays(days[0] - np.timedelta64(7, "D"),
+                        min(add_months(days[-1], max(horizons)) + 7, fx.last))
+    data["usdjpy_weekly"] = xr.Variable("week", fx.as_of_many(week_days),
+                                        {"units": "JPY per USD", "long_name": "USD/JPY, Friday closes"})
+    units = [QUANTITIES[q][0] for q in QUANTITIES]
+    coords = {
+        "origin": ("origin", days.astype("datetime64[ns]"), {"long_name": "Forecast origin (Friday)"}),
+        "horizon": ("horizon", np.array(horizons), {"units": "months", "long_name": "Horizon"}),
+        "quantity": ("quantity", np.array(list(QUANTITIES), dtype=object), {"long_name": "Quantity"}),
+        "quantity_units": ("quantity", np.array(units, dtype=object), {"long_name": "Units of the quantity"}),
+        "quantity_long_name": ("quantity", np.array([QUANTITIES[q][1] for q in QUANTITIES], dtype=object),
+                               {"long_name": "Description of the quantity"}),
+        "forecaster": ("forecaster", np.array(FORECASTERS, dtype=object), {"long_name": "Forecaster"}),
+        "probability": ("probability", np.array(KEEP_QUANTILES), {"units": "1", "long_name": "Quantile level"}),
+        "week": ("week", week_days.astype("datetime64[ns]"), {"long_name": "Friday"}),
+    }
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    attrs = {
+        "title": f"Backtest of the model against random walk, GARCH(1,1)-t and block bootstrap "
+                 f"({len(days)} origins)",
+        "source": f"yen-carry-sim {sim.__version__}",
+        "data_dir": str(md.dir),
+        "seed": int(cfg.sampler.seed),
+        "paths": int(cfg.sampler.paths),
+        "calibration_window": f"{cfg.model.calibration_window.start} to {cfg.model.calibration_window.end}",
+        "forecasters": "; ".join(f"{k}: {v}" for k, v in FORECASTER_NAMES.items()),
+        "seconds": float(elapsed),
+        "versions": package_versions(),
+        "config": config_yaml(cfg),
+        "history": f"{stamp}: python -m sim.backtest",
+    }
+    return xr.Dataset(data, coords=coords, attrs=attrs)
