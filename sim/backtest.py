@@ -29,7 +29,7 @@ from sim import benchmarks as B
 from sim import scores as S
 from sim.calendar import add_months, parse_date
 from sim.config import Config
-from sim.datasnapshot import policy_rate, with_data_snapshot
+from sim.datasnapshot import policy_rate, policy_rates_known, with_data_snapshot
 from sim.marketdata import DataError, MarketData, fridays, month_end
 from sim.validate import ConfigError
 
@@ -162,14 +162,7 @@ def rate_history(md: MarketData, name: str, origin: np.datetime64, weeks: int) -
     if name in ("ust10", "jgb10"):
         series = md["DGS10" if name == "ust10" else "IRLTLT01JPM156N"]
         return series.as_of_many(days)
-    return np.array([_safe(lambda d=d: policy_rate(md, name[:3], d)) for d in days])
-
-
-def _safe(fn):
-    try:
-        return fn()
-    except DataError:
-        return np.nan
+    return policy_rates_known(md, name[:3], days)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -202,16 +195,17 @@ def benchmark_ensembles(cfg: Config, md: MarketData, origin: np.datetime64, week
     history = weekly_fx_changes(md, origin, bt.window_weeks)
     n_weeks = max(weeks)
     paths = {
-        "random_walk": B.random_walk(history, n, n_weeks, seed=seed),
-        "garch_t": B.garch_t(history, n, n_weeks, seed=seed),
-        "bootstrap": B.block_bootstrap(history, n, n_weeks, block=bt.block_weeks, seed=seed),
+        "random_walk": B.random_walk(history, n_weeks, n, seed),
+        "garch_t": B.garch_t(history, n_weeks, n, seed, window=bt.window_weeks),
+        "bootstrap": B.block_bootstrap(history, n_weeks, n, seed, block=bt.block_weeks,
+                                       window=bt.window_weeks),
     }
     out = {}
     rates = {}
     for name in RATE_QUANTITIES:
         levels = rate_history(md, name, origin, bt.window_weeks + n_weeks)
-        rates[name] = np.stack([start_levels[name] + B.historical_changes(levels, k, n, seed=seed)
-                                for k in weeks])
+        levels[-1] = start_levels[name]   # the level at the origin, exactly as the model starts
+        rates[name] = np.stack([B.historical_changes(levels, k, n, seed) for k in weeks])
     for f, cum in paths.items():
         cum = 100.0 * np.asarray(cum)
         q = {"usdjpy_change": np.stack([cum[:, k - 1] for k in weeks]),
@@ -374,3 +368,216 @@ def _dataset(cfg, days, horizons, arrays, quant, observed, prob, event, brier, i
         "history": f"{stamp}: python -m sim.backtest",
     }
     return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables
+# ---------------------------------------------------------------------------------------------
+
+SAMPLES = ("out-of-sample", "in-sample", "all")
+
+
+def _lags(horizon_months: int, step_months: int, n: int) -> int:
+    steps = -(-int(horizon_months) // int(step_months))
+    return min(S.overlap_lags(steps), max(n - 2, 0))
+
+
+def _select(ds: xr.Dataset, sample: str, horizon) -> np.ndarray:
+    flag = ds["in_sample"].sel(horizon=horizon).values.astype(bool)
+    return {"out-of-sample": ~flag, "in-sample": flag, "all": np.ones_like(flag)}[sample]
+
+
+def summary_rows(ds: xr.Dataset) -> list[dict]:
+    """One row per sample, quantity and horizon: coverage of the model's bands with HAC
+    intervals, CRPS ratios to each benchmark with Diebold-Mariano p-values, pinball losses and,
+    for crash events, Brier scores with the number of events."""
+    step = int(yaml_value(ds.attrs["config"], ("backtest", "step_months")) or 1)
+    rows = []
+    for sample in SAMPLES:
+        for q in ds["quantity"].values:
+            for h in ds["horizon"].values:
+                pick = _select(ds, sample, h)
+                sub = ds.sel(quantity=q, horizon=h).isel(origin=np.flatnonzero(pick))
+                crps = sub["crps"]
+                ok = np.isfinite(crps.sel(forecaster="model").values)
+                n = int(ok.sum())
+                row = {"sample": sample, "quantity": str(q), "horizon_months": int(h), "origins": n}
+                if n < 3:
+                    rows.append(row)
+                    continue
+                lags = _lags(h, step, n)
+                model = crps.sel(forecaster="model").values[ok]
+                for level in BANDS:
+                    hits = sub[f"hit_{int(level * 100)}"].sel(forecaster="model").values[ok]
+                    rate, lo, hi = S.coverage_interval(hits, lags)
+                    row[f"coverage_{int(level * 100)}"] = rate
+                    row[f"coverage_{int(level * 100)}_ci"] = f"{lo:.2f}-{hi:.2f}"
+                row["crps_model"] = float(model.mean())
+                for f in BENCHMARKS:
+                    other = crps.sel(forecaster=f).values[ok]
+                    if not np.all(np.isfinite(other)):
+                        continue
+                    _, _, p = S.diebold_mariano(model, other, lags)
+                    row[f"crps_ratio_{f}"] = float(model.mean() / other.mean())
+                    row[f"p_{f}"] = float(p)
+                for name in ("pinball_05", "pinball_95"):
+                    row[f"{name}_model"] = float(sub[name].sel(forecaster="model").values[ok].mean())
+                    rw = sub[name].sel(forecaster="random_walk").values[ok]
+                    if np.all(np.isfinite(rw)):
+                        row[f"{name}_random_walk"] = float(rw.mean())
+                if q == "largest_rally" and np.isfinite(float(ds["crash_threshold"].sel(horizon=h))):
+                    ev = sub["crash_event"].values
+                    good = np.isfinite(ev)
+                    row["crash_threshold"] = float(ds["crash_threshold"].sel(horizon=h))
+                    row["events"] = int(np.nansum(ev[good]))
+                    bm = sub["brier"].sel(forecaster="model").values[good]
+                    row["brier_model"] = float(bm.mean())
+                    for f in BENCHMARKS:
+                        bf = sub["brier"].sel(forecaster=f).values[good]
+                        row[f"brier_{f}"] = float(bf.mean())
+                        _, _, p = S.diebold_mariano(bm, bf, lags)
+                        row[f"brier_p_{f}"] = float(p)
+                rows.append(row)
+    return rows
+
+
+def yaml_value(text: str, keys: tuple):
+    import yaml
+
+    node = yaml.safe_load(text) or {}
+    for k in keys:
+        node = node.get(k, {}) if isinstance(node, dict) else {}
+    return node if node != {} else None
+
+
+def _fmt(x, digits=3) -> str:
+    if x is None or (isinstance(x, float) and not np.isfinite(x)):
+        return ""
+    return f"{x:.{digits}f}"
+
+
+def markdown_table(rows: list[dict], sample: str) -> str:
+    """The rows of one sample as a Markdown table."""
+    head = ("| quantity | h (m) | origins | cover 50% [95% CI] | cover 90% [95% CI] | CRPS model | "
+            "CRPS / RW (p) | CRPS / GARCH-t (p) | CRPS / bootstrap (p) | pinball 5% / 95% (model) |")
+    lines = [head, "|" + "---|" * 10]
+    for r in rows:
+        if r["sample"] != sample or r["origins"] < 3:
+            continue
+
+        def ratio(f):
+            if f"crps_ratio_{f}" not in r:
+                return "n/a"
+            return f"{r[f'crps_ratio_{f}']:.2f} ({r[f'p_{f}']:.3f})"
+        lines.append(
+            f"| {r['quantity']} | {r['horizon_months']} | {r['origins']} | "
+            f"{r['coverage_50']:.2f} [{r['coverage_50_ci']}] | {r['coverage_90']:.2f} [{r['coverage_90_ci']}] | "
+            f"{_fmt(r['crps_model'])} | {ratio('random_walk')} | {ratio('garch_t')} | {ratio('bootstrap')} | "
+            f"{_fmt(r['pinball_05_model'])} / {_fmt(r['pinball_95_model'])} |")
+    return "\n".join(lines)
+
+
+def brier_table(rows: list[dict]) -> str:
+    lines = ["| sample | event | origins | events | Brier model | Brier RW (p) | Brier GARCH-t (p) | "
+             "Brier bootstrap (p) |", "|" + "---|" * 8]
+    for r in rows:
+        if "brier_model" not in r:
+            continue
+        cells = " | ".join(f"{r[f'brier_{f}']:.4f} ({r[f'brier_p_{f}']:.3f})" for f in BENCHMARKS)
+        lines.append(f"| {r['sample']} | largest rally > {r['crash_threshold']:g}% within "
+                     f"{r['horizon_months']} m | {r['origins']} | {r['events']} | "
+                     f"{r['brier_model']:.4f} | {cells} |")
+    return "\n".join(lines)
+
+
+def report(ds: xr.Dataset, rows: list[dict]) -> str:
+    n = ds.sizes["origin"]
+    first, last = (str(ds["origin"].values[i])[:10] for i in (0, -1))
+    text = [
+        f"# Backtest: {n} origins from {first} to {last}",
+        "",
+        f"Model calibration window: {ds.attrs['calibration_window']}. A forecast is in-sample when "
+        "its period (origin, origin + horizon] overlaps the window; the headline is out-of-sample.",
+        f"{ds.attrs['paths']:,} paths per origin, seed {ds.attrs['seed']} at every origin (common "
+        "random numbers). CRPS / X below 1: the model beats benchmark X; p: Diebold-Mariano test of "
+        "equal mean CRPS with Newey-West (HAC) variance. Coverage intervals: Wilson at the HAC "
+        "effective sample size. Rates and yields are compared with one benchmark, no change plus "
+        "past changes over the horizon (column RW).",
+        "",
+    ]
+    for sample in SAMPLES:
+        text += [f"## {sample.capitalize()}", "", markdown_table(rows, sample), ""]
+    text += ["## Crash events (Brier score; lower is better)", "", brier_table(rows), ""]
+    text += [f"Run time: {ds.attrs['seconds']:.0f}s. Forecasters: {ds.attrs['forecasters']}."]
+    return "\n".join(text) + "\n"
+
+
+def write_outputs(ds: xr.Dataset, out_dir: Path, plots: bool = True) -> list[Path]:
+    """backtest.nc, backtest.md, backtest.csv and the figures, each written atomically."""
+    import pandas as pd
+
+    from sim.io import atomic_target, atomic_write_text
+    from sim.results import write_netcdf
+
+    out_dir = Path(out_dir)
+    rows = summary_rows(ds)
+    files = [write_netcdf(ds, out_dir / "backtest.nc")]
+    with atomic_target(out_dir / "backtest.csv") as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False, float_format="%.6g")
+    files.append(out_dir / "backtest.csv")
+    atomic_write_text(out_dir / "backtest.md", report(ds, rows))
+    files.append(out_dir / "backtest.md")
+    if plots:
+        from sim.backtest_plots import plot_fan, plot_pit
+
+        files.append(plot_pit(ds, out_dir / "pit_histograms.png"))
+        files.append(plot_fan(ds, out_dir / "fan_against_reality.png"))
+    return files
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+
+def _app(cfg) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    from sim.compose import to_config
+
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        config = to_config(cfg)
+        ds = run_backtest(config, progress=True)
+        files = write_outputs(ds, out_dir, plots=True)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    rows = summary_rows(ds)
+    print(markdown_table(rows, "out-of-sample"))
+    print()
+    print(brier_table([r for r in rows if r["sample"] == "out-of-sample"]))
+    print(f"\n{ds.sizes['origin']} origins in {ds.attrs['seconds']:.0f}s. Results in {out_dir}: "
+          + ", ".join(p.name for p in files))
+
+
+def main() -> None:
+    import hydra
+
+    from sim.compose import CONFIG_DIR, check_overrides
+    from sim.config import register_configs
+
+    register_configs()
+    problem = check_overrides(sys.argv[1:], config_name="backtest")
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        sys.exit(2)
+    app = hydra.main(config_path=str(CONFIG_DIR), config_name="backtest", version_base="1.3")(_app)
+    try:
+        app()
+    except KeyboardInterrupt:
+        print("\ninterrupted: no backtest files were written", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -49,7 +49,7 @@ def _one_line(err: BaseException) -> str:
     return ": ".join(parts)
 
 
-def check_overrides(args: list[str]) -> str | None:
+def check_overrides(args: list[str], config_name: str = "config") -> str | None:
     """One line describing the first override that cannot be composed, or None.
 
     Sweep values are tried one at a time against the first value of every other override, so a
@@ -78,7 +78,7 @@ def check_overrides(args: list[str]) -> str | None:
     candidates = [base] + [base[:i] + [v] + base[i + 1:] for i, c in enumerate(choices) for v in c[1:]]
     for overrides in candidates:
         try:
-            load_config(overrides)
+            load_config(overrides, config_name=config_name)
         except Exception as err:
             return _one_line(err)
     return None

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from sim.marketdata import DataError, MarketData, Series, fridays
+from sim.marketdata import DataError, MarketData, Series, fridays, month_end
 
 #: Day the FOMC moved from a single target to a 25bp target range (FOMC statement, 16 Dec 2008).
 FED_RANGE_FROM = np.datetime64("2008-12-16")
@@ -88,11 +88,11 @@ def boj_grid(value: float) -> float:
 
 
 def _monthly_levels(md: MarketData, bank: str, day: np.datetime64, hindsight: bool):
-    """Derived monthly levels (month start dates, levels) known on ``day``; with hindsight,
-    also the month containing ``day``."""
+    """Derived monthly levels known on ``day`` (with hindsight, also the month containing
+    ``day``): (month start dates, levels)."""
     cut = _day(day)
     if hindsight:
-        cut = (cut.astype("datetime64[M]") + 1).astype("datetime64[D]") - 1
+        cut = month_end(cut)
 
     def known(s: Series):
         ok = (s.known <= cut) & ~np.isnan(s.values)
@@ -112,28 +112,37 @@ def _monthly_levels(md: MarketData, bank: str, day: np.datetime64, hindsight: bo
         later = td > d[-1]
         d = np.concatenate([d, td[later]])
         levels += [boj_grid(x - spread) for x in tv[later]]
-    return d, np.array(levels)
+    return d, np.array(levels, dtype=float)
 
 
 def policy_history(md: MarketData, bank: str, day, hindsight: bool = False):
-    """(dates, levels) of the policy rate as known on ``day``: monthly derived levels, dated
-    at mid-month, until the first dated decision; the dated decisions from then on."""
+    """The policy rate's history as known on ``day``: (dates, known, levels).
+
+    Monthly derived levels are dated at mid-month and known from the end of their month; from
+    the first dated decision on, the dated decisions (known on their day) replace them.
+    """
     day = _day(day)
     decisions = FED_DECISIONS if bank == "fed" else BOJ_DECISIONS
     d, levels = _monthly_levels(md, bank, day, hindsight)
     mid = d + np.timedelta64(14, "D")
+    known = month_end_many(d)
     if len(decisions) and decisions[0].date <= day:
         keep = mid < decisions[0].date
-        mid, levels = mid[keep], levels[keep]
         facts = [x for x in decisions if x.date <= day]
-        mid = np.concatenate([mid, [x.date for x in facts]]).astype("datetime64[D]")
-        levels = np.concatenate([levels, [x.level for x in facts]])
-    return mid, levels
+        fact_days = np.array([x.date for x in facts], dtype="datetime64[D]")
+        mid = np.concatenate([mid[keep], fact_days])
+        known = np.concatenate([np.minimum(known[keep], decisions[0].date), fact_days])
+        levels = np.concatenate([levels[keep], [x.level for x in facts]])
+    return mid.astype("datetime64[D]"), known.astype("datetime64[D]"), levels
+
+
+def month_end_many(days: np.ndarray) -> np.ndarray:
+    return ((days.astype("datetime64[M]") + 1).astype("datetime64[D]") - 1).astype("datetime64[D]")
 
 
 def policy_rate(md: MarketData, bank: str, day, hindsight: bool = False) -> float:
     """The policy rate on ``day``: as known then, or with hindsight (realised values)."""
-    dates, levels = policy_history(md, bank, day, hindsight)
+    dates, _, levels = policy_history(md, bank, day, hindsight)
     if not len(levels):
         name = "FEDFUNDS" if bank == "fed" else "IRSTCI01JPM156N"
         raise DataError(f"{name}: no observation known on {_day(day)} ({md[name].span()}; "
@@ -141,10 +150,18 @@ def policy_rate(md: MarketData, bank: str, day, hindsight: bool = False) -> floa
     return float(levels[-1])
 
 
+def policy_rates_known(md: MarketData, bank: str, days: np.ndarray) -> np.ndarray:
+    """The policy rate as known on each of ``days`` (NaN before anything is known)."""
+    days = np.asarray(days, dtype="datetime64[D]")
+    _, known, levels = policy_history(md, bank, days.max())
+    k = np.searchsorted(known, days, side="right") - 1
+    return np.where(k >= 0, levels[np.maximum(k, 0)], np.nan)
+
+
 def last_move(md: MarketData, bank: str, day) -> np.datetime64:
     """Date of the last change of the policy rate known on ``day`` (mid-month for a change
     seen only in monthly data; at most ``day``)."""
-    dates, levels = policy_history(md, bank, day)
+    dates, _, levels = policy_history(md, bank, day)
     changed = np.flatnonzero(np.diff(levels) != 0)
     if not len(changed):
         return dates[0] if len(dates) else _day(day)
