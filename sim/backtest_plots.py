@@ -57,7 +57,7 @@ def plot_pit(ds: xr.Dataset, path: Path, bins: int | None = None) -> Path:
                 ax.set_ylabel(f"{q}\nPIT density")
             if i == len(quantities) - 1:
                 ax.set_xlabel("PIT value")
-            if i == 0 and j == len(horizons) - 1:
+            if i == 0 and j == len(horizons) - 1 and ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=7, frameon=False, loc="upper right")
     fig.suptitle("PIT histograms, out-of-sample origins (flat at 1 = calibrated)")
     fig.tight_layout()
