@@ -119,7 +119,9 @@ def _fit_garch(r_pct: np.ndarray):
     s2 = float(omega + alpha * r_pct[-1] ** 2 + beta * sigma_t ** 2)
     if not all(np.isfinite([omega, alpha, beta, nu, s2])):
         return "non-finite parameters"
-    if omega <= 0.0 or alpha < 0.0 or beta < 0.0 or alpha + beta >= 1.0 or nu <= 2.0 or s2 <= 0.0:
+    # arch keeps alpha + beta <= 1; at 1 (integrated GARCH, common for FX) the variance grows
+    # linearly over the horizon, which is a usable forecast, so only an explosive fit is refused.
+    if omega <= 0.0 or alpha < 0.0 or beta < 0.0 or alpha + beta > 1.0 + 1e-6 or nu <= 2.0 or s2 <= 0.0:
         return (f"degenerate parameters (omega={omega:.3g}, alpha={alpha:.3g}, beta={beta:.3g}, "
                 f"nu={nu:.3g})")
     return omega, alpha, beta, nu, s2
@@ -135,8 +137,8 @@ def garch_t(history, n_weeks: int, n_paths: int, seed, window: int = 520, min_ob
     ``garch_paths``) and converted back to log changes.
 
     Fallback, never an exception from the fit: with fewer than ``min_obs`` finite changes, a
-    failed or non-converged fit, or degenerate parameters (alpha + beta >= 1, nu <= 2,
-    non-finite values), the forecast is ``random_walk`` at the realised volatility of the whole
+    failed or non-converged fit, or degenerate parameters (omega <= 0, alpha + beta > 1,
+    nu <= 2, non-finite values; alpha + beta = 1, integrated GARCH, is kept), the forecast is ``random_walk`` at the realised volatility of the whole
     window (vol_weeks=window), the constant-variance model the GARCH nests; the reason is in
     ``GarchFit.fallback``. ``return_fit=True`` returns (paths, GarchFit).
     """
