@@ -25,13 +25,19 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from sim import benchmarks as B
-from sim import scores as S
 from sim.calendar import add_months, parse_date
 from sim.config import Config
 from sim.datasnapshot import policy_rate, policy_rates_known, with_data_snapshot
 from sim.marketdata import DataError, MarketData, fridays, month_end
 from sim.validate import ConfigError
+
+def _stats():
+    """(sim.scores, sim.benchmarks), imported on first use: scoringrules compiles its kernels
+    when imported (several seconds), which a command stopping at a bad setting should not pay."""
+    from sim import benchmarks, scores
+
+    return scores, benchmarks
+
 
 #: Quantities scored: name -> (units, long name, model variable of the sample paths).
 QUANTITIES = {
@@ -125,6 +131,7 @@ class Outcome:
 
 def realised(md: MarketData, origin: np.datetime64, weeks: list[int]) -> Outcome:
     """Outcomes at each horizon (in weeks), NaN where the data end before it."""
+    S, B = _stats()
     grid = origin + 7 * np.arange(max(weeks) + 1).astype("timedelta64[D]")
     fx = md["DEXJPUS"]
     closes = fx.as_of_many(grid)
@@ -171,6 +178,7 @@ def rate_history(md: MarketData, name: str, origin: np.datetime64, weeks: int) -
 
 def model_ensembles(cfg: Config, md: MarketData, origin: np.datetime64, weeks: list[int]):
     """The model's ensembles at each horizon: quantity -> (horizons, paths)."""
+    S, B = _stats()
     from sim.pipeline import simulate
 
     run_cfg = with_data_snapshot(cfg, md, str(origin))
@@ -191,6 +199,7 @@ def model_ensembles(cfg: Config, md: MarketData, origin: np.datetime64, weeks: l
 def benchmark_ensembles(cfg: Config, md: MarketData, origin: np.datetime64, weeks: list[int],
                         start_levels: dict):
     """Every benchmark's ensembles: forecaster -> quantity -> (horizons, paths)."""
+    S, B = _stats()
     bt, n, seed = cfg.backtest, cfg.sampler.paths, cfg.sampler.seed
     history = weekly_fx_changes(md, origin, bt.window_weeks)
     n_weeks = max(weeks)
@@ -230,6 +239,7 @@ def run_backtest(cfg: Config, progress: bool = True) -> xr.Dataset:
     cfg.output.progress = False
     md = MarketData(cfg.data.dir)
     days = origins(bt)
+    S, B = _stats()
     horizons = list(bt.horizons)
     nq, nf, nh, no = len(QUANTITIES), len(FORECASTERS), len(horizons), len(days)
     kq = len(KEEP_QUANTILES)
@@ -378,6 +388,7 @@ SAMPLES = ("out-of-sample", "in-sample", "all")
 
 
 def _lags(horizon_months: int, step_months: int, n: int) -> int:
+    S, B = _stats()
     steps = -(-int(horizon_months) // int(step_months))
     return min(S.overlap_lags(steps), max(n - 2, 0))
 
@@ -391,6 +402,7 @@ def summary_rows(ds: xr.Dataset) -> list[dict]:
     """One row per sample, quantity and horizon: coverage of the model's bands with HAC
     intervals, CRPS ratios to each benchmark with Diebold-Mariano p-values, pinball losses and,
     for crash events, Brier scores with the number of events."""
+    S, B = _stats()
     step = int(yaml_value(ds.attrs["config"], ("backtest", "step_months")) or 1)
     rows = []
     for sample in SAMPLES:

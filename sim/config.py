@@ -301,7 +301,7 @@ class BacktestConfig:
     step_months: int = 1        # months between origins (origins: last Friday of the month)
     horizons: List[int] = field(default_factory=lambda: [1, 3, 12])   # months
     window_weeks: int = 520     # weekly history behind the GARCH and bootstrap benchmarks
-    block_weeks: int = 13       # block length of the bootstrap benchmark
+    block_weeks: int = 8        # mean block length of the stationary bootstrap (weeks)
     rally_events: List[RallyEventConfig] = field(default_factory=lambda: [
         RallyEventConfig(1, 5.0), RallyEventConfig(3, 10.0)])
     pit_bins: int = 10

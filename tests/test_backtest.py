@@ -153,7 +153,8 @@ def _cli(tmp_path, *args):
 
 
 def test_cli_quick_backtest(tmp_path):
-    out = _cli(tmp_path, "backtest=quick", "sampler.paths=256", f"data.dir={SHARED_DATA}")
+    out = _cli(tmp_path, "backtest=quick", "backtest.end=2008-07-31", "sampler.paths=128",
+               f"data.dir={SHARED_DATA}")
     assert out.returncode == 0, out.stderr
     assert "cover 90%" in out.stdout
     for name in ("backtest.nc", "backtest.csv", "backtest.md", "pit_histograms.png",
