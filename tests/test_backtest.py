@@ -153,7 +153,7 @@ def _cli(tmp_path, *args):
 
 
 def test_cli_quick_backtest(tmp_path):
-    out = _cli(tmp_path, "backtest=quick", "backtest.end=2008-07-31", "sampler.paths=128",
+    out = _cli(tmp_path, "backtest=quick", "backtest.end=2008-02-28", "sampler.paths=128",
                f"data.dir={SHARED_DATA}")
     assert out.returncode == 0, out.stderr
     assert "cover 90%" in out.stdout
