@@ -9,15 +9,16 @@ standard error.
 """
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from sim.compose import load_config
+from sim.config import Range
 from sim.experiments import METRICS, mean_and_se, per_path_metric, unwind_paths
 from sim.io import atomic_write_text
-from sim.validate import ConfigError
+from sim.validate import ArgumentParser, ConfigError, check_arg, key_value, numeric_key, validate
 
 #: Keys varied when none are given: (key, low, high).
 DEFAULT_VARY = (
@@ -83,29 +84,53 @@ def plot_tornado(base_value: float, swings: list[Swing], label: str, path: Path)
     return _save(fig, path)
 
 
-def _parse_vary(items: list[str]):
+LEVEL = Range(-100_000.0, 100_000.0)  # USD bn
+
+
+def parse_vary(items: list[str], base: list[str]):
+    """``KEY=LOW,HIGH`` items as (key, low, high), each key a numeric config key; LOW < HIGH,
+    both in the key's declared range (whole numbers for integer keys)."""
+    cfg = load_config(base)
     out = []
     for item in items:
+        key, sep, values = item.partition("=")
+        parts = values.split(",")
         try:
-            key, values = item.split("=", 1)
-            low, high = (float(v) for v in values.split(","))
+            low, high = (float(v) for v in parts)
         except ValueError:
-            raise SystemExit(f"error: --vary {item!r}: expected KEY=LOW,HIGH with two numbers") from None
+            raise ConfigError("--vary", item, "KEY=LOW,HIGH with two numbers") from None
+        tp, rng, unit = numeric_key(cfg, key, "--vary")
+        for v in (low, high):
+            check_arg(f"--vary {key}", v, rng, unit)
+        low, high = (key_value(tp, v, f"--vary {key}") for v in (low, high))
+        if not low < high:
+            raise ConfigError(f"--vary {key}", values, "LOW < HIGH (two different values)")
         out.append((key, low, high))
     return out
 
 
+def preflight(base: list[str], vary, level: float) -> None:
+    """Refuse every bad input before the first simulation: the base overrides, each varied
+    value (composed and validated as a run would be), the level."""
+    check_arg("--level", level, LEVEL)
+    validate(load_config(base))
+    for key, low, high in vary:
+        for value in (low, high):
+            validate(load_config([*base, f"{key}={value}"]))
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sim.sensitivity", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python -m sim.sensitivity", description=__doc__.split("\n\n")[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of the base config")
     parser.add_argument("--vary", action="append", default=[], metavar="KEY=LOW,HIGH")
     parser.add_argument("--metric", choices=sorted(METRICS), default="mean_unwind")
     parser.add_argument("--level", type=float, default=500.0, help="USD bn, for --metric exceedance")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
-    vary = _parse_vary(args.vary) if args.vary else list(DEFAULT_VARY)
     out = args.out or Path("outputs") / "sensitivity" / _dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     try:
+        vary = parse_vary(args.vary, args.overrides) if args.vary else list(DEFAULT_VARY)
+        preflight(args.overrides, vary, args.level)
         base_value, swings = one_at_a_time(args.overrides, vary, args.metric, args.level)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
