@@ -260,7 +260,8 @@ def numeric_key(cfg: Config, key: str, flag: str) -> tuple[type, Range, str]:
         f = names[part]
         if last:
             tp = _hints(type(node))[part]
-            base = [a for a in typing.get_args(tp) if a is not type(None)] or [tp]
+            optional = typing.get_origin(tp) is typing.Union
+            base = [a for a in typing.get_args(tp) if a is not type(None)] if optional else [tp]
             _check("range" in f.metadata and base[0] in NUMERIC, flag, key,
                    "a numeric config key (a number, not a group, a list, a word or a switch)")
             return base[0], f.metadata["range"], f.metadata.get("unit", "")

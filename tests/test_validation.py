@@ -1,9 +1,13 @@
 """Bad input: each mistake gets one line naming the key, the value and what is allowed."""
+import dataclasses
+import enum
+import math
 import os
 import signal
 import subprocess
 import sys
 import time
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +15,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sim.calibrate import main as calibrate_main
+from sim.compare import main as compare_main
 from sim.compose import check_overrides, load_config
+from sim.config import Config
 from sim.engine import SimulationError, run
-from sim.validate import ConfigError
+from sim.reverse_stress import main as stress_main
+from sim.sensitivity import main as sensitivity_main
+from sim.sensitivity import one_at_a_time, parse_vary
+from sim.validate import ConfigError, check_ranges
 
 REPO = Path(__file__).resolve().parent.parent
 ID7 = "[[1,0,0,0,0,0,0],[0,1,0,0,0,0,0],[0,0,1,0,0,0,0],[0,0,0,1,0,0,0],[0,0,0,0,1,0,0],[0,0,0,0,0,1,0],[0,0,0,0,0,0,1]]"
@@ -289,3 +299,246 @@ def test_a_sweep_resumes_skipping_finished_runs(tmp_path):
     assert second.returncode == 0, second.stderr
     assert second.stdout.count("finished earlier with the same config") == 2
     assert [f.stat().st_mtime_ns for f in files] == stamps
+
+
+# --- the schema: every number declares its range ---------------------------------------------
+
+def _numeric_keys(obj, prefix=""):
+    """(key, field type, Range) of every scalar number in the config tree ``obj``."""
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        key = f"{prefix}.{f.name}" if prefix else f.name
+        value = getattr(obj, f.name)
+        if "range" in f.metadata and hints[f.name] in (int, float):
+            yield key, hints[f.name], f.metadata["range"]
+        elif dataclasses.is_dataclass(value):
+            yield from _numeric_keys(value, key)
+        elif isinstance(value, dict):
+            for name, item in value.items():
+                yield from _numeric_keys(item, f"{key}.{name}")
+
+
+def _schema_classes(cls, seen=None):
+    seen = set() if seen is None else seen
+    if cls in seen:
+        return seen
+    seen.add(cls)
+    for tp in typing.get_type_hints(cls).values():
+        for inner in (tp, *typing.get_args(tp), *[a for t in typing.get_args(tp) for a in typing.get_args(t)]):
+            if dataclasses.is_dataclass(inner):
+                _schema_classes(inner, seen)
+    return seen
+
+
+def test_every_numeric_field_of_every_schema_declares_its_range():
+    undeclared = []
+    for cls in _schema_classes(Config):
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            numeric = hints[f.name] in (int, float) or typing.get_args(hints[f.name])[:1] in ((int,), (float,))
+            if numeric and not {"range", "range_by"} & set(f.metadata):
+                undeclared.append(f"{cls.__name__}.{f.name}")
+    assert undeclared == []
+    assert len(_schema_classes(Config)) >= 15
+
+
+def test_a_numeric_field_without_a_range_cannot_slip_through():
+    @dataclasses.dataclass
+    class NewGroup:
+        rate: float = 1.0
+
+    with pytest.raises(TypeError, match="NewGroup.rate declares no range"):
+        check_ranges(NewGroup())
+
+
+def test_closed_vocabularies_are_enums_in_the_schemas():
+    hints = {cls: typing.get_type_hints(cls) for cls in _schema_classes(Config)}
+    enums = {f"{cls.__name__}.{name}" for cls, h in hints.items() for name, tp in h.items()
+             if isinstance(tp, type) and issubclass(tp, enum.Enum)}
+    assert enums >= {"SamplerConfig.step", "OutputConfig.format", "InvestorClassConfig.signal",
+                     "PriorConfig.dist", "EventConfig.kind", "ObservationConfig.variable"}
+
+
+KEYS = list(_numeric_keys(load_config([])))
+
+
+@st.composite
+def _outside(draw):
+    """A scalar numeric key of the default config and a value outside its declared range."""
+    key, tp, rng = draw(st.sampled_from(KEYS))
+    choices = [st.sampled_from(["nan", "inf", "-inf"])] if tp is float else []
+    if math.isfinite(rng.high):
+        above = st.integers(int(rng.high) + 1, int(rng.high) + 10**6) if tp is int else \
+            st.floats(rng.high, 1e308, exclude_min=True, allow_nan=False, allow_infinity=False)
+        choices.append(above)
+    if math.isfinite(rng.low):
+        below = st.integers(int(rng.low) - 10**6, int(rng.low) - 1) if tp is int else \
+            st.floats(-1e308, rng.low, exclude_max=True, allow_nan=False, allow_infinity=False)
+        choices.append(below)
+    value = draw(st.one_of(*choices))
+    return key, value if isinstance(value, str) else repr(value)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(_outside())
+def test_any_number_outside_its_declared_range_is_refused_by_name(case):
+    key, value = case
+    problem = check_overrides([f"{key}={value}"])
+    assert problem is not None and problem.startswith(f"{key}="), (key, value, problem)
+    assert "\n" not in problem
+
+
+def test_every_scalar_key_is_covered_by_the_property_test():
+    assert len(KEYS) >= 120  # 6 investor classes x 14 numbers, the model, the snapshot, the sampler
+
+
+# --- the analysis commands -------------------------------------------------------------------
+
+TINY = ["sampler.paths=60", "sampler.horizon_months=1", "output.progress=false"]
+ANALYSIS = {
+    "sensitivity": (sensitivity_main, [
+        (["--vary", "model.fx.calm_voll=3,12"], "--vary='model.fx.calm_voll': model.fx has no key 'calm_voll'; its keys are"),
+        (["--vary", "investors.nobody.holdings=1,2"], "investors has no entry 'nobody'; it has leveraged, retail"),
+        (["--vary", "model.fx=3,12"], "--vary='model.fx': a numeric config key (a number, not a group"),
+        (["--vary", "scenario.name=1,2"], "--vary='scenario.name': a numeric config key"),
+        (["--vary", "model.policy.decisions=0,1"], "--vary='model.policy.decisions': a numeric config key"),
+        (["--vary", "output.quantiles=0.1,0.2"], "--vary='output.quantiles': a numeric config key"),
+        (["--vary", "model.fx.calm_vol=5,5"], "--vary model.fx.calm_vol='5,5': LOW < HIGH"),
+        (["--vary", "model.fx.calm_vol=9,5"], "--vary model.fx.calm_vol='9,5': LOW < HIGH"),
+        (["--vary", "model.fx.calm_vol=nan,5"], "--vary model.fx.calm_vol=nan: a finite number in [0, 100] (% p.a.)"),
+        (["--vary", "model.fx.calm_vol=5,inf"], "--vary model.fx.calm_vol=inf: a finite number in [0, 100]"),
+        (["--vary", "model.fx.calm_vol=5,1e308"], "--vary model.fx.calm_vol=1e+308: a finite number in [0, 100]"),
+        (["--vary", "investors.leveraged.holdings=100,30000"], "--vary investors.leveraged.holdings=30000.0: a finite number in [0, 20_000] (USD bn)"),
+        (["--vary", "model.fx.calm_vol=5"], "--vary='model.fx.calm_vol=5': KEY=LOW,HIGH with two numbers"),
+        (["--vary", "model.fx.calm_vol=a,b"], "--vary='model.fx.calm_vol=a,b': KEY=LOW,HIGH with two numbers"),
+        (["--vary", "sampler.horizon_months=3.5,12"], "--vary sampler.horizon_months=3.5: an integer in [1, 120] (months)"),
+        (["--level", "nan"], "--level=nan: a finite number in [-100_000, 100_000]"),
+        (["--level", "inf"], "--level=inf: a finite number"),
+        (["--level", "abc"], "python -m sim.sensitivity: argument --level: invalid float value: 'abc'"),
+        (["--metric", "foo"], "argument --metric: invalid choice: 'foo'"),
+        (["--bogus"], "python -m sim.sensitivity: unrecognized arguments: --bogus"),
+        (["sampler.pathz=3"], "sampler.pathz=3: Key 'pathz' not in 'SamplerConfig'"),
+        (["model.fx.calm_vol=nan"], "model.fx.calm_vol=nan: a finite number in [0, 100]"),
+        (["sampler.paths=10,20"], "sampler.paths='10,20': one value here (sweeps run with `python -m sim -m ...`)"),
+        (["+sampler.foo=1"], "sampler.foo=1: not a key of sampler"),
+    ]),
+    "reverse stress": (stress_main, [
+        (["--key", "model.fx.calm_voll", "--low", "1", "--high", "2"], "--key='model.fx.calm_voll': model.fx has no key 'calm_voll'"),
+        (["--key", "model.fx", "--low", "1", "--high", "2"], "--key='model.fx': a numeric config key"),
+        (["--key", "scenario.name", "--low", "1", "--high", "2"], "--key='scenario.name': a numeric config key"),
+        (["--key", "model.fx.calm_vol", "--low", "5", "--high", "5"], "--low/--high=(5.0, 5.0): LOW < HIGH"),
+        (["--key", "model.fx.calm_vol", "--low", "10", "--high", "5"], "--low/--high=(10.0, 5.0): LOW < HIGH"),
+        (["--key", "model.fx.calm_vol", "--low", "5", "--high", "nan"], "--high=nan: a finite number in [0, 100]"),
+        (["--key", "model.fx.calm_vol", "--low", "5", "--high", "1e308"], "--high=1e+308: a finite number in [0, 100]"),
+        (["--key", "model.fx.calm_vol", "--low", "-1", "--high", "5"], "--low=-1.0: a finite number in [0, 100]"),
+        (["--key", "model.fx.calm_vol", "--low", "1", "--high", "5", "--level", "nan"], "--level=nan: a finite number"),
+        (["--key", "model.fx.calm_vol", "--low", "1", "--high", "5", "--level=-inf"], "--level=-inf: a finite number"),
+        (["--key", "model.fx.calm_vol", "--low", "1", "--high", "5", "--probability", "1.5"], "--probability=1.5: a finite number in (0, 1)"),
+        (["--key", "model.fx.calm_vol", "--low", "1", "--high", "5", "--probability", "0"], "--probability=0.0: a finite number in (0, 1)"),
+        (["--key", "model.fx.calm_vol", "--low", "1", "--high", "5", "--probability", "nan"], "--probability=nan"),
+        (["--key", "sampler.horizon_months", "--low", "1.5", "--high", "10"], "--low=1.5: an integer in [1, 120] (months)"),
+        (["--low", "1", "--high", "2"], "the following arguments are required: --key"),
+        (["--key", "model.fx.calm_vol", "--low", "abc", "--high", "2"], "argument --low: invalid float value: 'abc'"),
+        (["--key", "model.fx.calm_vol", "--low", "1", "--high", "5", "sampler.pathz=3"], "sampler.pathz=3: Key 'pathz' not in 'SamplerConfig'"),
+        (["--key", "model.fx.calm_vol", "--low", "1", "--high", "5", "sampler.paths=10,20"], "sampler.paths='10,20': one value here"),
+        (["--key", "model.fx.calm_vol", "--low", "1", "--high", "5", "scenario=[baseline,risk_off]"], "scenario='[baseline,risk_off]': one option of the group"),
+    ]),
+    "calibration": (calibrate_main, [
+        (["--paths", "50"], "--paths=50: an integer in [100, 100_000_000]"),
+        (["--paths", "abc"], "argument --paths: invalid int value: 'abc'"),
+        (["--paths", "1e9"], "argument --paths: invalid int value: '1e9'"),
+        (["--check-paths", "0"], "--check-paths=0: an integer in [100, 100_000_000]"),
+        (["--max-evaluations", "0"], "--max-evaluations=0: an integer in [1, 100_000]"),
+        (["--write", "fitted.txt"], "--write='fitted.txt': a .yaml file"),
+        (["sampler.pathz=10"], "sampler.pathz=10: Key 'pathz' not in 'SamplerConfig'"),
+        (["model.fx.calm_vol=nan"], "model.fx.calm_vol=nan: a finite number in [0, 100]"),
+        (["scenario=[baseline,risk_off]"], "scenario='[baseline,risk_off]': one option of the group"),
+    ]),
+    "comparison": (compare_main, [
+        (["{missing}", "--thresholds", "nan"], "--thresholds[0]=nan: a finite number"),
+        (["{missing}", "--thresholds", "500", "inf"], "--thresholds[1]=inf: a finite number"),
+        (["{missing}", "--thresholds", "500", "500"], "--thresholds=[500.0, 500.0]: different levels"),
+        (["{missing}", "--thresholds", "abc"], "argument --thresholds: invalid float value: 'abc'"),
+        (["{missing}"], "no such file or directory"),
+        (["{missing}", "--bogus"], "unrecognized arguments: --bogus"),
+        ([], "the following arguments are required: targets"),
+    ]),
+}
+ANALYSIS_CASES = [(name, argv, message) for name, (_, cases) in ANALYSIS.items() for argv, message in cases]
+
+
+@pytest.mark.parametrize("command, argv, message", ANALYSIS_CASES,
+                         ids=[f"{c}:{' '.join(a)[:50]}" for c, a, _ in ANALYSIS_CASES])
+def test_analysis_commands_answer_bad_input_in_one_line(command, argv, message, tmp_path, capsys):
+    main = ANALYSIS[command][0]
+    argv = [a.replace("{missing}", str(tmp_path / "missing")) for a in argv]
+    if command in ("sensitivity", "reverse stress"):
+        argv = [*argv, *TINY] if not any(a.startswith("sampler.paths=") for a in argv) else argv
+    if command == "calibration":
+        argv = [*argv, "--no-write", "--out", str(tmp_path / "out")] if "--write" not in argv else argv
+    try:
+        code = main(argv)
+    except SystemExit as stop:  # argparse
+        code = stop.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert message in err, err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("error: ")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_integer_key_can_be_varied():
+    assert parse_vary(["sampler.horizon_months=1,3"], TINY) == [("sampler.horizon_months", 1, 3)]
+    assert parse_vary(["model.fx.calm_vol=5,9"], TINY) == [("model.fx.calm_vol", 5.0, 9.0)]
+    base, swings = one_at_a_time(TINY, [("sampler.horizon_months", 1, 2)])
+    assert math.isfinite(base) and swings[0].key == "sampler.horizon_months"
+
+
+def test_an_integer_key_is_bisected_over_whole_numbers(monkeypatch):
+    import sim.reverse_stress as R
+
+    seen = []
+
+    def fake(base, key, value, level):  # P rises by 0.1 per unit of the key: crosses 0.25 at 3
+        assert value == int(value), value
+        seen.append(value)
+        return min(1.0, 0.1 * value), 1000
+
+    monkeypatch.setattr(R, "exceedance", fake)
+    res = R.reverse_stress([], "sampler.horizon_months", 1, 12, 500.0, 0.25, integer=True)
+    assert res.value == 3 and all(isinstance(v, int) for v in seen)
+    assert len(res.evaluations) <= 8
+
+
+def test_an_unreachable_scheduler_is_answered_when_the_client_connects(monkeypatch):
+    import sim.pipeline as P
+
+    monkeypatch.setattr(P, "SCHEDULER_TIMEOUT", 1.0)
+    with pytest.raises(ConfigError, match=r"sampler.scheduler='tcp://127.0.0.1:1': the address of a "
+                                          r"running Dask scheduler \(none answered within 1 s\)"):
+        P.connect_scheduler("tcp://127.0.0.1:1")
+
+
+# --- through the command line: one line on stderr, non-zero exit, nothing written -------------
+
+SUBPROCESS = [
+    (["sim", "+sampler.pathz=10"], "error: sampler.pathz=10: not a key of sampler; its keys are paths,"),
+    (["sim.sensitivity", "--vary", "sampler.horizon_months=3.5,12"], "error: --vary sampler.horizon_months=3.5: an integer"),
+    (["sim.reverse_stress", "--key", "model.fx.calm_vol", "--low", "5", "--high", "5"], "error: --low/--high=(5.0, 5.0): LOW < HIGH"),
+    (["sim.calibrate", "model.fx.calm_vol=nan", "--no-write"], "error: model.fx.calm_vol=nan: a finite number in [0, 100]"),
+    (["sim.compare", "{tmp}", "--thresholds", "nan"], "error: --thresholds[0]=nan: a finite number"),
+]
+
+
+@pytest.mark.parametrize("argv, line", SUBPROCESS, ids=[" ".join(a)[:50] for a, _ in SUBPROCESS])
+def test_commands_print_one_line_exit_nonzero_and_write_nothing(argv, line, tmp_path):
+    out_dir = tmp_path / "out"
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    extra = [f"hydra.run.dir={out_dir}"] if argv[0] == "sim" else \
+        [] if argv[0] == "sim.compare" else ["--out", str(out_dir)] if argv[0] != "sim.reverse_stress" else []
+    env = {**os.environ, "NUMBA_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", *argv, *extra], cwd=REPO, capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and proc.stderr.startswith(line)
+    assert not out_dir.exists() and list(tmp_path.iterdir()) == []
