@@ -166,6 +166,9 @@ def combine(runs: list[Run], baseline: str, paired: bool) -> xr.Dataset:
         "baseline": baseline,
         "common_random_numbers": "yes" if paired else "no (seeds or block sizes differ)",
         "seed": int(runs[0].ds.attrs["seed"]),
+        # Shared by every variant (check_comparable): read by the plots' titles.
+        **{k: runs[0].ds.attrs[k] for k in ("snapshot_date", "step", "horizon_months")
+           if k in runs[0].ds.attrs},
         "history": f"{stamp}: python -m sim.compare " + " ".join(str(r.path) for r in runs),
     }
     return ds

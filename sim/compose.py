@@ -179,8 +179,9 @@ def check_overrides(args: list[str]) -> str | None:
     """One line describing the first override that cannot be run, or None.
 
     Sweep values are tried one at a time against the first value of every other override, so a
-    misspelled key, a value of the wrong type or out of range is reported before any run starts
-    (and before Hydra creates a folder).  Several values without ``-m`` are refused; overrides
+    misspelled key or a value of the wrong type is reported before any run starts; a single run
+    is also validated (ranges, dates, matrices) before Hydra creates its folder, while in a sweep
+    a run whose values fail records its error and the others go on.  Several values without ``-m`` are refused; overrides
     of Hydra's own groups (``hydra/launcher=...``) are checked against the installed options.
     Command lines with Hydra flags other than ``-m`` are left to Hydra.
     """
@@ -221,8 +222,9 @@ def check_overrides(args: list[str]) -> str | None:
     for overrides in candidates:
         try:
             cfg = load_config(overrides)
-            validate(cfg)
-            check_scheduler_reachable(cfg.sampler.scheduler)
+            if not sweeping:  # in a sweep, a run whose values fail is reported at the end
+                validate(cfg)
+                check_scheduler_reachable(cfg.sampler.scheduler)
         except ConfigError as err:
             return str(err)
     return None

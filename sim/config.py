@@ -347,7 +347,7 @@ class FXConfig:
     stress_vol: float = num(18.0, 0.0, 200.0, unit="% p.a.")
     calm_to_stress: float = num(0.3, 0.0, 365.0, unit="1/yr")
     stress_to_calm: float = num(6.0, 0.0, 365.0, unit="1/yr")
-    stress_trigger: float = num(4.0, 0.0, 100.0, low_open=True, unit="%")
+    stress_trigger: float = num(4.0, 0.0, 10_000.0, low_open=True, unit="%")  # 1000: never
     crash_intensity: float = num(0.3, 0.0, 365.0, unit="1/yr")
     crash_crowding: float = num(1.0, -20.0, 20.0)
     crash_mean_size: float = num(3.0, 0.0, 50.0, unit="%")

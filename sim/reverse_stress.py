@@ -54,9 +54,9 @@ def reverse_stress(base: list[str], key: str, low: float, high: float, level: fl
     f_lo, n = f(low)
     f_hi, _ = f(high)
     if f_lo * f_hi > 0:
-        raise NoCrossing(f"P(unwind > {level:g}bn) does not cross {probability:g} between "
-                         f"{key}={low:g} (P={f_lo + probability:.4f}) and {key}={high:g} "
-                         f"(P={f_hi + probability:.4f})")
+        raise NoCrossing(f"P(unwind > {level:g}bn) does not cross {100 * probability:g}% between "
+                         f"{key}={low:g} (P={100 * (f_lo + probability):.2f}%) and {key}={high:g} "
+                         f"(P={100 * (f_hi + probability):.2f}%)")
     a, b, fa = low, high, f_lo
     while abs(b - a) > (1 if integer else rel_tol * abs(high - low)):
         mid = (a + b) // 2 if integer else 0.5 * (a + b)
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, NoCrossing) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"P(cumulative unwind > USD {res.level:g}bn) = {res.probability:g} at "
+    print(f"P(cumulative unwind > USD {res.level:g}bn) = {100 * res.probability:g}% at "
           f"{res.key} = {res.value:.4g} ± {res.se:.2g} (Monte Carlo standard error; "
           f"{len(res.evaluations) + 2} evaluations)")
     return 0

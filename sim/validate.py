@@ -140,7 +140,7 @@ def check_prior(key: str, prior: PriorConfig, central: float, central_key: str,
     if kind == PriorKind.lognormal:
         _check(prior.sd is not None and 0 <= prior.sd <= 3, f"{key}.sd", prior.sd,
                "set, in [0, 3] (the standard deviation of the logarithm)")
-        _check(central > 0, central_key, central, "a lognormal prior needs a central value (median) > 0")
+        _check(central >= 0, central_key, central, "a lognormal prior needs a central value (median) >= 0")
 
 
 # --- correlation matrices --------------------------------------------------------------------

@@ -171,7 +171,7 @@ CASES = {
         ("investors.life_insurers.max_hedge_ratio=0.3", "investors.life_insurers.max_hedge_ratio=0.3: at least hedge_ratio (0.444)"),
         ("investors.gpif.foreign_weight=1.0", "investors.gpif.foreign_weight=1.0: in (0, 1)"),
         ("investors.life_insurers.threshold_width=0", "investors.life_insurers.threshold_width=0.0: a finite number in (0, 100]"),
-        ("model.fx.stress_trigger=0", "model.fx.stress_trigger=0.0: a finite number in (0, 100] (%)"),
+        ("model.fx.stress_trigger=0", "model.fx.stress_trigger=0.0: a finite number in (0, 10_000] (%)"),
         ("snapshot.usdjpy=0", "snapshot.usdjpy=0.0: a finite number in [10, 1000] (JPY per USD)"),
         (_corr(4, 5, 0.5, sym=False), "model.correlation.calm='asymmetric matrix': a symmetric matrix"),
         (_corr(0, 0, 2.0), "model.correlation.calm='diagonal [2.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]': a unit diagonal"),
@@ -211,6 +211,7 @@ def test_the_run_checks_again_whatever_called_it():
 
 
 def test_a_sweep_value_with_the_wrong_type_stops_the_sweep_before_it_starts():
+    assert check_overrides(["-m", "output.format=netcdf,csv"]).startswith("output.format=csv: Invalid value")
     assert "could not be converted to Integer" in check_overrides(["-m", "sampler.paths=10,x"])
     assert check_overrides(["-m", "sampler.paths=10,20", "scenario=baseline,risk_off"]) is None
 
