@@ -103,7 +103,11 @@ def context(ds: xr.Dataset, paths: bool = True) -> str:
         parts.append(horizon_text(int(months), ds.attrs.get("step")))
     if paths and "path" in ds.sizes:
         parts.append(f"{ds.sizes['path']:,} paths")
-    return " · ".join(p for p in parts if p)
+    parts = [p for p in parts if p]
+    text = " · ".join(parts)
+    if len(text) > 100 and len(parts) > 1:  # the scenario's description on a line of its own
+        text = parts[0] + "\n" + " · ".join(parts[1:])
+    return text
 
 
 def _title(fig, ds: xr.Dataset, what: str) -> None:
@@ -165,11 +169,11 @@ def plot_distributions(ds: xr.Dataset, path: Path) -> Path:
             for level, text in LEVELS:
                 share = float((values > level).mean())
                 se = math.sqrt(share * (1 - share) / n)
-                ax.plot([], [], " ", label=f"P(> {text}) = {100 * share:.1f}% ± {100 * se:.1f}")
+                ax.plot([], [], " ", label=f"P(> {text}) = {100 * share:.1f}% (s.e. {100 * se:.1f})")
         ax.set_xlabel(axis_label(da))
         ax.set_ylabel("share of paths per bin")
-        percent_axis(ax)
-        ax.legend(frameon=False, fontsize=8.5)
+        percent_axis(ax, decimals=1)
+        ax.legend(frameon=True, framealpha=0.9, edgecolor="none", fontsize=8.5)
     _title(fig, ds, "Outcomes at the horizon: distributions across paths")
     fig.tight_layout()
     return _save(fig, path)
@@ -306,7 +310,7 @@ def plot_variant_distributions(ds: xr.Dataset, path: Path) -> Path:
             ax.axvline(float(np.median(values)), color=colour(i), linewidth=1.0, linestyle="--")
         ax.set_xlabel(axis_label(da))
         ax.set_ylabel("share of paths per bin")
-        percent_axis(ax)
+        percent_axis(ax, decimals=1)
     axes[0].legend(frameon=False, fontsize=8)
     fig.suptitle(f"Outcomes by variant (dashed: medians; baseline {ds.attrs.get('baseline', '')})\n"
                  f"{context(ds)}", fontsize=11)
@@ -361,7 +365,9 @@ def plot_exceedance(ds: xr.Dataset, path: Path) -> Path:
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(frameon=False, fontsize=8.5, loc="lower left")
     what = "Exceedance: P(cumulative unwind > x)" + (" by variant" if "variant" in ds.dims else "")
-    fig.suptitle(f"{what}\n{context(ds)}; below {100 / n:.2g}% a curve shows no paths",
-                 fontsize=11)
+    ax.annotate(f"below {_log_percent(1 / n, None)} (one path in {n:,}) a curve cannot go",
+                (1.0, 0.0), xycoords="axes fraction", xytext=(-4, 4), textcoords="offset points",
+                ha="right", va="bottom", fontsize=8, color="0.35")
+    fig.suptitle(f"{what}\n{context(ds)}", fontsize=11)
     fig.tight_layout()
     return _save(fig, path)

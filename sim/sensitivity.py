@@ -89,7 +89,7 @@ def plot_tornado(base_value: float, swings: list[Swing], label: str, path: Path,
     ax.set_yticks(range(len(swings)), [s.key for s in swings], fontsize=9)
     ax.invert_yaxis()
     if share:
-        ax.xaxis.set_major_formatter(PercentFormatter(1.0))
+        ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.set_xlabel(f"{label} (base {show(base_value)})")
     ax.legend(frameon=False, fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=3)
     fig.suptitle("One-at-a-time sensitivity (common random numbers)"
@@ -103,10 +103,10 @@ def describe_base(base: list[str]) -> str:
     from sim.plots import _date_text, horizon_text
 
     cfg = load_config(base)
-    return " · ".join([cfg.scenario.description or cfg.scenario.name,
-                       f"snapshot {_date_text(cfg.snapshot.date)}",
-                       horizon_text(cfg.sampler.horizon_months, str(cfg.sampler.step)),
-                       f"{cfg.sampler.paths:,} paths"])
+    return (f"{cfg.scenario.description or cfg.scenario.name}\n"
+            + " · ".join([f"snapshot {_date_text(cfg.snapshot.date)}",
+                          horizon_text(cfg.sampler.horizon_months, str(cfg.sampler.step)),
+                          f"{cfg.sampler.paths:,} paths"]))
 
 
 LEVEL = Range(-100_000.0, 100_000.0)  # USD bn
