@@ -69,8 +69,6 @@ def origins(bt) -> np.ndarray:
     """The last Friday of every ``step_months``-th month from ``start`` to ``end``."""
     first = parse_date(bt.start, "backtest.start")
     last = parse_date(bt.end, "backtest.end")
-    if bt.step_months < 1:
-        raise ConfigError("backtest.step_months", bt.step_months, "an integer >= 1")
     if last < first:
         raise ConfigError("backtest.end", bt.end, f"a date on or after backtest.start ({bt.start})")
     out = []
@@ -97,11 +95,13 @@ def in_window(origin: np.datetime64, weeks: int, window) -> bool:
 
 
 def check(cfg: Config) -> None:
+    """The whole config's checks (ranges of every key), then those tying backtest keys together."""
+    from sim.validate import validate
+
+    validate(cfg)
     bt = cfg.backtest
-    if not bt.horizons or any(h < 1 for h in bt.horizons):
+    if not bt.horizons:
         raise ConfigError("backtest.horizons", list(bt.horizons), "a list of whole months >= 1")
-    if bt.window_weeks < 52:
-        raise ConfigError("backtest.window_weeks", bt.window_weeks, "an integer >= 52 (a year of weekly changes)")
     if not 1 <= bt.block_weeks <= bt.window_weeks // 2:
         raise ConfigError("backtest.block_weeks", bt.block_weeks,
                           f"an integer from 1 to window_weeks / 2 ({bt.window_weeks // 2})")
@@ -109,10 +109,6 @@ def check(cfg: Config) -> None:
         if ev.horizon not in bt.horizons:
             raise ConfigError(f"backtest.rally_events[{i}].horizon", ev.horizon,
                               f"one of the horizons {list(bt.horizons)}")
-        if not ev.threshold > 0:
-            raise ConfigError(f"backtest.rally_events[{i}].threshold", ev.threshold, "a number > 0 (%)")
-    if bt.pit_bins < 2:
-        raise ConfigError("backtest.pit_bins", bt.pit_bins, "an integer >= 2")
     parse_date(cfg.model.calibration_window.start, "model.calibration_window.start")
     parse_date(cfg.model.calibration_window.end, "model.calibration_window.end")
 
