@@ -477,14 +477,14 @@ class BacktestConfig:
 
 @dataclass
 class Config:
-    data: DataConfig = field(default_factory=DataConfig)
-    backtest: BacktestConfig = field(default_factory=BacktestConfig)
     snapshot: SnapshotConfig = field(default_factory=SnapshotConfig)
     scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
     investors: Dict[str, InvestorClassConfig] = field(default_factory=dict)
     model: ModelConfig = field(default_factory=ModelConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    backtest: BacktestConfig = field(default_factory=BacktestConfig)
 
 
 def register_configs() -> None:
