@@ -10,7 +10,6 @@ The fit starts from the judgement values (``calibration=none`` plus the override
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import datetime as _dt
 import io
@@ -20,13 +19,16 @@ from pathlib import Path
 from sim import calibration as C
 from sim.compose import CONFIG_DIR, load_config
 from sim.io import atomic_write_text
-from sim.validate import ConfigError
+from sim.config import Range
+from sim.validate import ArgumentParser, ConfigError, check_arg, validate
 
 FITTED = CONFIG_DIR / "calibration" / "fitted.yaml"
+PATHS = Range(100, 100_000_000, integer=True)
+EVALUATIONS = Range(1, 100_000, integer=True)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sim.calibrate", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="python -m sim.calibrate", description=__doc__.split("\n\n")[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of the starting config")
     parser.add_argument("--paths", type=int, default=2000, help="paths per fit evaluation")
     parser.add_argument("--check-paths", type=int, default=20000, help="paths of the final check")
@@ -35,16 +37,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="report only")
     parser.add_argument("--out", type=Path, help="folder of the report")
     args = parser.parse_args(argv)
-    if args.paths < 100 or args.check_paths < 100:
-        print("error: --paths and --check-paths must be at least 100", file=sys.stderr)
-        return 2
-    if not args.no_write and args.write.suffix != ".yaml":
-        print(f"error: --write {args.write}: expected a .yaml file", file=sys.stderr)
+    try:
+        check_arg("--paths", args.paths, PATHS)
+        check_arg("--check-paths", args.check_paths, PATHS)
+        check_arg("--max-evaluations", args.max_evaluations, EVALUATIONS)
+        if not args.no_write and args.write.suffix != ".yaml":
+            raise ConfigError("--write", str(args.write), "a .yaml file")
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
         return 2
     out = args.out or Path("outputs") / "calibration" / _dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     common = ["calibration=none", *args.overrides, "output.progress=false"]
     try:
         base = load_config([*common, f"sampler.paths={args.paths}"])
+        validate(base)
         spread = load_config([*common, f"sampler.paths={args.paths}", "scenario=spread_compression"])
         cases = C.make_cases(base, spread)
         print(f"Fitting {len(C.PARAMETERS)} parameters to "

@@ -9,7 +9,6 @@ standard error of two independent estimates.
 """
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
 import io
 import math
@@ -21,10 +20,12 @@ import numpy as np
 import xarray as xr
 import yaml
 
+from sim.config import Range
 from sim.io import atomic_write_text
 from sim.pipeline import FAILED_FILE, RESULTS_FILE, ZARR_STORE
 from sim.results import open_results, write_netcdf
 from sim.summary import mean_se, probability_se, quantile_se
+from sim.validate import ArgumentParser, ConfigError, check_arg
 
 #: Per-path variables carried into the comparison.
 PATH_VARS = ("cum_unwind", "cum_repatriation", "hedge_yen_buying", "largest_yen_appreciation",
@@ -35,6 +36,7 @@ TIME_VARS = ("unwind_quantiles", "repatriation_quantiles", "usdjpy_quantiles", "
 #: Overrides that do not change a run's results, left out of variant names.
 QUIET_KEYS = ("output.", "sampler.threads", "sampler.chunk_paths", "hydra")
 Z95 = 1.959963984540054
+THRESHOLD = Range(-100_000.0, 100_000.0)  # USD bn
 
 
 class CompareError(ValueError):
@@ -164,6 +166,9 @@ def combine(runs: list[Run], baseline: str, paired: bool) -> xr.Dataset:
         "baseline": baseline,
         "common_random_numbers": "yes" if paired else "no (seeds or block sizes differ)",
         "seed": int(runs[0].ds.attrs["seed"]),
+        # Shared by every variant (check_comparable): read by the plots' titles.
+        **{k: runs[0].ds.attrs[k] for k in ("snapshot_date", "step", "horizon_months")
+           if k in runs[0].ds.attrs},
         "history": f"{stamp}: python -m sim.compare " + " ".join(str(r.path) for r in runs),
     }
     return ds
@@ -308,7 +313,7 @@ def default_out_dir(targets: list[Path]) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="python -m sim.compare",
         description="Compare runs or sweeps of the simulator (common random numbers when seeds match).")
     parser.add_argument("targets", nargs="+", type=Path, help="run directories, sweep directories or results.nc files")
@@ -320,8 +325,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out = args.out or default_out_dir(args.targets)
     try:
+        for i, level in enumerate(args.thresholds):
+            check_arg(f"--thresholds[{i}]", level, THRESHOLD, "USD bn")
+        if len(set(args.thresholds)) != len(args.thresholds):
+            raise ConfigError("--thresholds", args.thresholds, "different levels")
         text = compare(args.targets, out, args.baseline, tuple(args.thresholds))
-    except CompareError as err:
+    except (CompareError, ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(text)

@@ -22,9 +22,10 @@ def test_every_output_field_has_units_and_a_long_name(dtype):
 
 
 def test_vocabularies_match_the_config():
-    assert L.SIGNAL_KINDS == SIGNALS
+    assert L.SIGNAL_KINDS == tuple(str(s) for s in SIGNALS)
     assert L.OU_PROCESSES == FACTORS[:-1] and len(FACTORS) == L.N_FACTORS
-    assert set(L.ADDITIVE_EVENTS) | set(DECISION_EVENTS) | {"stress"} == set(EVENT_KINDS)
+    assert (set(L.ADDITIVE_EVENTS) | set(DECISION_EVENTS) | {"stress"}
+            == {str(k) for k in EVENT_KINDS})
     for kind in L.ADDITIVE_EVENTS:
         assert f"ev_{kind}" in L.STEP.names
 
