@@ -423,6 +423,11 @@ def summary_rows(ds: xr.Dataset) -> list[dict]:
                     rate, lo, hi = S.coverage_interval(hits, lags)
                     row[f"coverage_{int(level * 100)}"] = rate
                     row[f"coverage_{int(level * 100)}_ci"] = f"{lo:.2f}-{hi:.2f}"
+                for f in BENCHMARKS:  # the benchmarks' coverage, for comparison (CSV only)
+                    for level in BANDS:
+                        hits = sub[f"hit_{int(level * 100)}"].sel(forecaster=f).values[ok]
+                        if np.all(np.isfinite(hits)):
+                            row[f"coverage_{int(level * 100)}_{f}"] = float(hits.mean())
                 row["crps_model"] = float(model.mean())
                 for f in BENCHMARKS:
                     other = crps.sel(forecaster=f).values[ok]
