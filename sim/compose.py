@@ -57,9 +57,14 @@ def to_config(cfg) -> Config:
     """Convert a composed DictConfig to the dataclass tree (once, at the entry point).
 
     A key appended with ``+`` to a schema-typed group is refused here: Hydra opens the struct
-    flag for appends, so OmegaConf would otherwise store the misspelling.
+    flag for appends, so OmegaConf would otherwise store the misspelling.  A snapshot from data
+    (``snapshot=data``) is filled here, before conversion and validation, so every entry point
+    sees the same levels.
     """
+    from sim.datasnapshot import resolve_data_snapshot
+
     _refuse_appended_keys(cfg)
+    resolve_data_snapshot(cfg)
     try:
         return OmegaConf.to_object(cfg)
     except Exception as err:  # a missing mandatory value or a type OmegaConf checks late
@@ -175,7 +180,7 @@ def _options(group: str) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else []
 
 
-def check_overrides(args: list[str]) -> str | None:
+def check_overrides(args: list[str], config_name: str = "config") -> str | None:
     """One line describing the first override that cannot be run, or None.
 
     Sweep values are tried one at a time against the first value of every other override, so a
@@ -221,7 +226,7 @@ def check_overrides(args: list[str]) -> str | None:
 
     for overrides in candidates:
         try:
-            cfg = load_config(overrides)
+            cfg = load_config(overrides, config_name=config_name)
             if not sweeping:  # in a sweep, a run whose values fail is reported at the end
                 validate(cfg)
                 check_scheduler_reachable(cfg.sampler.scheduler)

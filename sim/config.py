@@ -209,6 +209,7 @@ class SnapshotConfig:
     fed_last_move: str = MISSING
     boj_meetings: List[str] = field(default_factory=list)
     fed_meetings: List[str] = field(default_factory=list)
+    from_data: bool = False     # fill the market levels from data.dir as known on ``date``
 
 
 _MOVE = Range(-5.0, 5.0, multiple=0.25)
@@ -387,8 +388,18 @@ class CorrelationConfig:
 
 
 @dataclass
+class WindowConfig:
+    """Dates of the data a model version was calibrated to (ISO dates, inclusive)."""
+
+    start: str = MISSING
+    end: str = MISSING
+
+
+@dataclass
 class ModelConfig:
     parameter_uncertainty: bool = True
+    calibration_window: WindowConfig = field(
+        default_factory=lambda: WindowConfig(start="2022-09-01", end="2025-12-31"))
     macro: MacroConfig = field(default_factory=MacroConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     yields: YieldsConfig = field(default_factory=YieldsConfig)
@@ -433,6 +444,38 @@ class OutputConfig:
 
 
 @dataclass
+class DataConfig:
+    """Market data (FRED-layout CSV files) for snapshots from data, calibration and backtests."""
+
+    dir: Optional[str] = None   # null: the local cache filled by `python -m sim.fetch`
+    url: str = "https://fred.stlouisfed.org/graph/fredgraph.csv?id={series}"
+
+
+@dataclass
+class RallyEventConfig:
+    """A crash event: the largest yen rally within ``horizon`` months above ``threshold`` %."""
+
+    horizon: int = integer(MISSING, 1, 120, unit="months")
+    threshold: float = num(MISSING, 0.0, 100.0, low_open=True, unit="%")
+
+
+@dataclass
+class BacktestConfig:
+    """Rolling-origin backtest (sim.backtest; docs/model.md, section 17)."""
+
+    name: str = "default"
+    start: str = "2003-01-01"   # first origin month
+    end: str = "2024-12-31"     # last origin month
+    step_months: int = integer(1, 1, 120, unit="months")   # months between origins
+    horizons: List[int] = numbers(lambda: [1, 3, 12], 1, 120, unit="months")
+    window_weeks: int = integer(520, 52, 5200, unit="weeks")   # history behind GARCH, bootstrap
+    block_weeks: int = integer(8, 1, 520, unit="weeks")   # mean block of the stationary bootstrap
+    rally_events: List[RallyEventConfig] = field(default_factory=lambda: [
+        RallyEventConfig(1, 5.0), RallyEventConfig(3, 10.0)])
+    pit_bins: int = integer(10, 2, 100)
+
+
+@dataclass
 class Config:
     snapshot: SnapshotConfig = field(default_factory=SnapshotConfig)
     scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
@@ -440,6 +483,8 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    backtest: BacktestConfig = field(default_factory=BacktestConfig)
 
 
 def register_configs() -> None:
@@ -450,3 +495,4 @@ def register_configs() -> None:
     cs.store(group="model", name="model_schema", node=ModelConfig)
     cs.store(group="sampler", name="sampler_schema", node=SamplerConfig)
     cs.store(group="output", name="output_schema", node=OutputConfig)
+    cs.store(group="backtest", name="backtest_schema", node=BacktestConfig)

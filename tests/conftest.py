@@ -1,10 +1,18 @@
 """Shared helpers: configs composed exactly as the command line would, at small sizes."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from sim.compose import load_config
 from sim.engine import run
+
+#: The shared FRED files beside the repository (CI checks out ``shared/`` beside the clone).
+SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+# Snapshots from data default to the shared files in tests (and in their subprocesses).
+os.environ.setdefault("CARRYSIM_DATA", str(SHARED_DATA))
 
 #: Switches that turn the model into its linear-Gaussian skeleton: no policy decisions,
 #: no parameter uncertainty, no flows' effect on prices or yields, no jumps, calm regime only.
