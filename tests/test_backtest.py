@@ -127,6 +127,15 @@ def test_outputs_round_trip(small_backtest, tmp_path):
     assert "## Out-of-sample" in text and "## In-sample" in text
 
 
+def test_an_origin_scores_the_same_in_any_run(small_backtest):
+    cfg, ds = small_backtest
+    one = run_backtest(_cfg("backtest.start=2008-08-01", "backtest.end=2008-08-31",
+                            "model.calibration_window.start=2008-09-01",
+                            "model.calibration_window.end=2009-12-31"), progress=False)
+    xr.testing.assert_equal(one[["pit", "crps", "brier"]],
+                                ds[["pit", "crps", "brier"]].sel(origin=one["origin"]))
+
+
 def test_summary_rows_split_the_samples(small_backtest):
     _, ds = small_backtest
     rows = {(r["sample"], r["quantity"], r["horizon_months"]): r for r in summary_rows(ds)}
