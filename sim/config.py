@@ -151,9 +151,9 @@ def integer(default=MISSING, low=-math.inf, high=math.inf, unit: str = ""):
 
 
 def numbers(default_factory, low=-math.inf, high=math.inf, *, low_open=False, high_open=False,
-            unit: str = ""):
+            integer=False, unit: str = ""):
     """A list of numbers, each within the range."""
-    rng = Range(low, high, low_open, high_open)
+    rng = Range(low, high, low_open, high_open, integer=integer)
     return field(default_factory=default_factory, metadata={"range": rng, "unit": unit})
 
 
@@ -477,7 +477,7 @@ class BacktestConfig:
     start: str = iso_date("2003-01-01")   # first origin month
     end: str = iso_date("2024-12-31")     # last origin month
     step_months: int = integer(1, 1, 120, unit="months")   # months between origins
-    horizons: List[int] = numbers(lambda: [1, 3, 12], 1, 120, unit="months")
+    horizons: List[int] = numbers(lambda: [1, 3, 12], 1, 120, integer=True, unit="months")
     window_weeks: int = integer(520, 52, 5200, unit="weeks")   # history behind GARCH, bootstrap
     block_weeks: int = integer(8, 1, 520, unit="weeks")   # mean block of the stationary bootstrap
     rally_events: List[RallyEventConfig] = field(default_factory=lambda: [

@@ -206,6 +206,11 @@ def validate(cfg: Config) -> None:
                "model.calibration_window.end", window.end,
                f"a date on or after model.calibration_window.start ({window.start})")
 
+    backtest = getattr(cfg, "backtest", None)
+    if backtest is not None:
+        _check(parse_date(backtest.start, "backtest.start") <= parse_date(backtest.end, "backtest.end"),
+               "backtest.end", backtest.end, f"a date on or after backtest.start ({backtest.start})")
+
     corr = cfg.model.correlation
     for name in ("calm", "stress"):
         matrix = getattr(corr, name)
