@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from sim.compose import load_config
-from sim.engine import run
+from sim.inputs import build_inputs
+from sim.pipeline import simulate
 
 #: The shared FRED files beside the repository (CI checks out ``shared/`` beside the clone).
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -35,8 +36,18 @@ def small(overrides=(), paths=2000, months=12):
                         "output.progress=false", *overrides])
 
 
+def run(cfg):
+    """The results Dataset of ``cfg``, with every path's full time series (path x time)."""
+    return simulate(cfg, progress=False, series=True)[0]
+
+
+def step_years(cfg):
+    """Length of each time step in years, as the kernel uses it."""
+    return build_inputs(cfg).steps["dt"]
+
+
 @pytest.fixture(scope="session")
 def default_run():
     """The default scenario at a small size, shared by several tests."""
     cfg = small(paths=3000, months=24)
-    return cfg, run(cfg, progress=False)
+    return cfg, run(cfg)
