@@ -71,7 +71,7 @@ def _moment_list():
     for m in RALLY_MONTHS:
         for q in RALLY_QUANTILES:
             out.append((f"rally_{m}m_q{int(round(q * 100))}", "%",
-                        f"Largest yen rally within {m} months: "
+                        f"Largest yen rally within {m} month{'s' if m > 1 else ''}: "
                         + ("median" if q == 0.5 else f"{q:.0%} quantile")))
     out += [
         ("fed_moves", "per year", "Fed policy moves per year (derived policy rate)"),
@@ -152,8 +152,8 @@ def moments_from_parts(p: dict) -> dict:
     m3 = p["s3"] / n - 3 * mu * p["s2"] / n + 2 * mu ** 3
     m4 = p["s4"] / n - 4 * mu * p["s3"] / n + 6 * mu ** 2 * p["s2"] / n - 3 * mu ** 4
     out["fx_vol"] = 100.0 * math.sqrt(m2 * n / (n - 1) * WEEKS_PER_YEAR)
-    out["fx_skew"] = m3 / m2 ** 1.5
-    out["fx_exkurt"] = m4 / m2 ** 2 - 3.0
+    out["fx_skew"] = m3 / m2 ** 1.5 if m2 > 0 else np.nan
+    out["fx_exkurt"] = m4 / m2 ** 2 - 3.0 if m2 > 0 else np.nan
     for t in WEEK_RALLIES:
         out[f"week_rally_{t:g}"] = 100.0 * p[f"week_rally_{t:g}"] / n
     out["high_vol_weeks"] = 100.0 * p["hv"] / p["hv_n"] if p["hv_n"] else np.nan
@@ -287,8 +287,10 @@ def data_moments(md: MarketData, start, end, bootstrap: int, block_months: int, 
                           f"an integer from 1 to half the window's months ({n // 2})")
     values = moments_from_parts(dm.parts())
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(7,)))
-    reps = np.array([[moments_from_parts(dm.parts(block_indices(n, block_months, rng)))[k]
-                      for k in MOMENTS] for _ in range(bootstrap)])
+    reps = np.empty((bootstrap, len(MOMENTS)))
+    for b in range(bootstrap):
+        m = moments_from_parts(dm.parts(block_indices(n, block_months, rng)))
+        reps[b] = [m[k] for k in MOMENTS]
     return values, reps
 
 
@@ -396,7 +398,7 @@ def model_moments(cfg: Config, md: MarketData, progress: bool = False):
         bar.close()
     pooled = [pool(g) for g in per_group]
     values = moments_from_parts(pool(pooled))
-    estimates = np.array([[moments_from_parts(p)[k] for k in MOMENTS] for p in pooled])
+    estimates = np.array([[m[k] for k in MOMENTS] for m in map(moments_from_parts, pooled)])
     return values, estimates, days
 
 
@@ -488,6 +490,13 @@ def _num(x, digits: int) -> str:
     return "n/a" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
 
 
+def _se(x, digits: int) -> str:
+    """A standard error with at least one significant digit."""
+    if x is not None and np.isfinite(x) and 0 < x < 0.5 * 10.0 ** -digits:
+        return f"{x:.1g}"
+    return _num(x, digits)
+
+
 def _digits(unit: str) -> int:
     return {"%": 2, "1": 2, "% of weeks": 2, "per year": 2, "bp": 1}.get(unit, 3)
 
@@ -498,9 +507,9 @@ def markdown_table(rows: list[dict]) -> str:
     for r in rows:
         d = _digits(r["unit"])
         lines.append(
-            f"| {r['description']} | {r['unit']} | {_num(r['data'], d)} ± {_num(r['data_se'], d)} | "
+            f"| {r['description']} | {r['unit']} | {_num(r['data'], d)} ± {_se(r['data_se'], d)} | "
             f"{_num(r['data_lo95'], d)} to {_num(r['data_hi95'], d)} | "
-            f"{_num(r['model'], d)} ± {_num(r['model_se'], d)} | {_num(r['z'], 1)} | "
+            f"{_num(r['model'], d)} ± {_se(r['model_se'], d)} | {_num(r['z'], 1)} | "
             f"{'yes' if r['inside'] else 'no'} |")
     return "\n".join(lines)
 
