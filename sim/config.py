@@ -490,8 +490,8 @@ class MomentsConfig:
     """Stylised-fact table: data moments against the model's (sim.moments; docs/model.md, 17.5)."""
 
     name: str = "default"
-    start: str = "1993-01-01"   # first day of the window (data moments and model origins)
-    end: str = "2009-12-31"     # last day of the window
+    start: str = iso_date("1993-01-01")   # first day of the window (data moments, model origins)
+    end: str = iso_date("2009-12-31")     # last day of the window
     step_months: int = integer(6, 1, 120, unit="months")   # months between the model's origins
     block_months: int = integer(6, 1, 120, unit="months")  # moving-block length of the bootstrap
     bootstrap: int = integer(500, 20, 100_000)              # bootstrap replications
