@@ -21,7 +21,7 @@ import sim
 from sim import kernels as K
 from sim.config import Config
 from sim.inputs import Inputs
-from sim.io import atomic_target
+from sim.io import atomic_write_bytes
 
 #: Per-path outcomes: name -> (column of out_path, units, long_name).
 PATH_VARS = {
@@ -254,9 +254,13 @@ def _encoding(ds: xr.Dataset) -> dict:
 
 
 def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
-    """Write ``ds`` atomically (a temporary file beside ``path``, then a rename)."""
-    with atomic_target(path) as tmp:
-        ds.to_netcdf(tmp, engine="h5netcdf", encoding=_encoding(ds))
+    """Write ``ds`` atomically (a temporary file beside ``path``, then a rename).
+
+    The file is built in memory and written by Python, so a full or read-only disk ends in an
+    ordinary OSError at the write instead of inside the HDF5 library.
+    """
+    data = ds.to_netcdf(engine="h5netcdf", encoding=_encoding(ds))
+    atomic_write_bytes(path, bytes(data))
     return Path(path)
 
 
