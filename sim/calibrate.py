@@ -10,7 +10,6 @@ The fit starts from the judgement values (``calibration=none`` plus the override
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import datetime as _dt
 import io
@@ -19,14 +18,14 @@ from pathlib import Path
 
 from sim import calibration as C
 from sim.compose import CONFIG_DIR, load_config
-from sim.io import atomic_write_text
-from sim.validate import ConfigError
+from sim.errors import ArgumentParser, UserError, prog, run_command
+from sim.io import OutputSet, atomic_write_text
 
 FITTED = CONFIG_DIR / "calibration" / "fitted.yaml"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sim.calibrate", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog=prog("python -m sim.calibrate"), description=__doc__.split("\n\n")[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of the starting config")
     parser.add_argument("--paths", type=int, default=2000, help="paths per fit evaluation")
     parser.add_argument("--check-paths", type=int, default=20000, help="paths of the final check")
@@ -36,41 +35,36 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="folder of the report")
     args = parser.parse_args(argv)
     if args.paths < 100 or args.check_paths < 100:
-        print("error: --paths and --check-paths must be at least 100", file=sys.stderr)
-        return 2
+        raise UserError("--paths and --check-paths must be at least 100")
     if not args.no_write and args.write.suffix != ".yaml":
-        print(f"error: --write {args.write}: expected a .yaml file", file=sys.stderr)
-        return 2
+        raise UserError(f"--write {args.write}: expected a .yaml file")
     out = args.out or Path("outputs") / "calibration" / _dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     common = ["calibration=none", *args.overrides, "output.progress=false"]
-    try:
-        base = load_config([*common, f"sampler.paths={args.paths}"])
-        spread = load_config([*common, f"sampler.paths={args.paths}", "scenario=spread_compression"])
-        cases = C.make_cases(base, spread)
-        print(f"Fitting {len(C.PARAMETERS)} parameters to "
-              f"{sum(t.fitted for t in C.TARGETS)} targets with {args.paths:,} paths per evaluation ...")
-        result = C.fit(cases, max_evaluations=args.max_evaluations)
-        result.values = {k: round(v, 4) for k, v in result.values.items()}
-        seed = base.sampler.seed + 1
-        check = C.make_cases(*(load_config([*common, f"sampler.paths={args.check_paths}",
-                                            f"sampler.seed={seed}", *extra])
-                               for extra in ([], ["scenario=spread_compression"])))
-        got = C.measure(check.map(lambda c: C.with_values(c, result.values)))
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    base = load_config([*common, f"sampler.paths={args.paths}"])
+    spread = load_config([*common, f"sampler.paths={args.paths}", "scenario=spread_compression"])
+    cases = C.make_cases(base, spread)
+    print(f"Fitting {len(C.PARAMETERS)} parameters to "
+          f"{sum(t.fitted for t in C.TARGETS)} targets with {args.paths:,} paths per evaluation ...")
+    result = C.fit(cases, max_evaluations=args.max_evaluations)
+    result.values = {k: round(v, 4) for k, v in result.values.items()}
+    seed = base.sampler.seed + 1
+    check = C.make_cases(*(load_config([*common, f"sampler.paths={args.check_paths}",
+                                        f"sampler.seed={seed}", *extra])
+                           for extra in ([], ["scenario=spread_compression"])))
+    got = C.measure(check.map(lambda c: C.with_values(c, result.values)))
     rows = C.report_rows(got)
     stamp = _dt.date.today().isoformat()
     command = " ".join(["python -m sim.calibrate", *(argv if argv is not None else sys.argv[1:])])
     header = (f"Calibration of {stamp} (`{command}`): fitted with {args.paths:,} paths, seed "
               f"{base.sampler.seed}; checked with {args.check_paths:,} paths, seed {seed}.")
     text = C.format_report(rows, result, header)
-    atomic_write_text(out / "calibration.md", text)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
-    atomic_write_text(out / "calibration.csv", buf.getvalue())
+    with OutputSet(out).writing() as staging:
+        atomic_write_text(staging / "calibration.md", text)
+        atomic_write_text(staging / "calibration.csv", buf.getvalue())
     print(text)
     if not args.no_write:
         note = (f"Written by `{command}` on {stamp}: fitted values of the calibration\n"
@@ -88,4 +82,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main, sys.argv[1:]))

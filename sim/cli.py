@@ -18,7 +18,7 @@ import importlib.util
 import logging
 import shutil
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -29,9 +29,9 @@ from omegaconf import DictConfig
 
 from sim.compose import CONFIG_DIR, check_overrides, load_config, to_config
 from sim.config import register_configs
-from sim.errors import (EXIT_FAILED_RUNS, EXIT_INTERRUPTED, EXIT_USER, UserError, classify,
-                        run_command)
-from sim.io import FolderLock, OutputError, OutputSet, atomic_write_text, has_results, reserve_folder
+from sim import errors
+from sim.errors import EXIT_FAILED_RUNS, UserError, classify, run_command
+from sim.io import FolderLock, OutputSet, atomic_write_text, has_results, reserve_folder
 
 
 @dataclass(frozen=True)
@@ -67,24 +67,22 @@ def available(name: str) -> bool:
 
 
 def scenario_lines() -> list[tuple[str, str]]:
-    """(name, first sentence of its header comment) for every scenario config."""
+    """(name, description) of every scenario config, for the help."""
+    import yaml
+
     out = []
     for path in sorted((CONFIG_DIR / "scenario").glob("*.yaml")):
-        words = []
-        for line in path.read_text().splitlines():
-            if not line.startswith("#"):
-                break
-            if "@package" not in line:
-                words.append(line.lstrip("#").strip())
-        text = " ".join(w for w in words if w)
-        end = text.find(". ")
-        first = text[: end + 1] if end > 0 else text
-        out.append((path.stem, first))
+        try:
+            node = (yaml.safe_load(path.read_text()) or {}).get("scenario") or {}
+        except yaml.YAMLError:
+            node = {}
+        out.append((path.stem, str(node.get("description", ""))))
     return out
 
 
 def short_help(prog: str = "carrysim") -> str:
-    width = 78
+    # Scenario descriptions are cut to a terminal's width, never below 120 columns elsewhere.
+    width = shutil.get_terminal_size((120, 40)).columns if sys.stdout.isatty() else 120
     lines = [
         f"usage: {prog} SUBCOMMAND [options] [key=value ...]",
         "",
@@ -96,10 +94,11 @@ def short_help(prog: str = "carrysim") -> str:
     for name, sub in SUBCOMMANDS.items():
         if available(name):
             lines.append(f"  {name:<12}{sub.summary}")
-    lines += ["", "scenarios (scenario=NAME; configs/scenario/NAME.yaml):"]
+    lines += ["", "scenarios:"]
     for name, text in scenario_lines():
         room = width - 22
         lines.append(f"  {name:<20}{text if len(text) <= room else text[: room - 3] + '...'}")
+    lines += ["  (scenario=NAME; scripted events, decisions and observations in configs/scenario/)"]
     lines += [
         "",
         "examples:",
@@ -134,8 +133,7 @@ FAILED_FILE = "FAILED"
 
 @hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")
 def _app(cfg: DictConfig) -> None:
-    from sim.pipeline import finished_with, run_and_save
-    from sim.results import config_yaml
+    from sim.pipeline import run_and_save
 
     hc = HydraConfig.get()
     out_dir = Path(hc.runtime.output_dir)
@@ -232,21 +230,22 @@ def _full_help(args: list[str]) -> int:
     """Hydra's own help (config groups and the whole composed config), without the schemas."""
     from hydra._internal.hydra import Hydra
 
-    original = Hydra.list_all_config_groups
+    original = Hydra.format_config_groups
 
-    def without_schemas(self, parent: str = ""):
-        groups = original(self, parent)
-        loader = self.config_loader
-        real = loader.get_group_options
-        loader.get_group_options = lambda group, *a, **k: [  # type: ignore[assignment]
-            o for o in real(group, *a, **k) if not o.endswith("_schema")]
-        return groups
+    def without_schemas(self, predicate, compact: bool = True) -> str:
+        lines = []
+        for line in original(self, predicate, compact=True).splitlines():
+            group, _, options = line.partition(": ")
+            kept = [o for o in options.split(", ") if o and not o.endswith("_schema")]
+            if kept:
+                lines.append(f"{group}: {', '.join(kept)}")
+        return "\n".join(lines) + "\n"
 
-    Hydra.list_all_config_groups = without_schemas
+    Hydra.format_config_groups = without_schemas
     try:
         _call_hydra([a for a in args if a != "--help-full"] + ["--help"])
     finally:
-        Hydra.list_all_config_groups = original
+        Hydra.format_config_groups = original
     return 0
 
 
@@ -382,6 +381,7 @@ def dispatch(argv: list[str], prog: str, default_run: bool) -> int:
         if first == "run":
             return run_main(argv[1:], prog=f"{prog} run")
         module = importlib.import_module(SUBCOMMANDS[first].module)
+        errors.PROG = f"{prog} {first}"
         return int(module.main(argv[1:]) or 0)
     if "=" in first or first.startswith("-"):  # overrides or Hydra flags: a run
         return run_main(argv, prog=prog)

@@ -26,6 +26,15 @@ EXIT_OUTPUT = 4
 EXIT_INTERRUPTED = 130
 
 
+#: The name the running command goes by (``carrysim compare`` when dispatched by carrysim).
+PROG: str | None = None
+
+
+def prog(default: str) -> str:
+    """The program name for a subcommand's help and errors."""
+    return PROG or default
+
+
 class UserError(ValueError):
     """A mistake in what the user asked for; its message is the one line shown."""
 
@@ -49,12 +58,24 @@ def classify(err: BaseException) -> tuple[int, str] | None:
         return EXIT_INTERRUPTED, "interrupted: nothing partial was left behind"
     if isinstance(err, _user_error_types()):
         return EXIT_USER, one_line(err)
+    if _is_config_error(err):
+        from sim.compose import _one_line
+
+        return EXIT_USER, _one_line(err)
     engine = sys.modules.get("sim.engine")
     if engine is not None and isinstance(err, getattr(engine, "SimulationError", ())):
         return EXIT_NUMERICAL, one_line(err)
     if isinstance(err, OSError):
         return EXIT_OUTPUT, describe_os_error(err)
     return None
+
+
+def _is_config_error(err: BaseException) -> bool:
+    """Hydra's and OmegaConf's errors: an override or config that cannot be composed."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    return isinstance(err, (HydraException, OmegaConfBaseException))
 
 
 def one_line(err: BaseException | str) -> str:

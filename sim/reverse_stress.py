@@ -11,16 +11,15 @@ measured over a window around the crossing.
 """
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from dataclasses import dataclass
 
+from sim.errors import ArgumentParser, UserError, prog, run_command
 from sim.experiments import unwind_paths
-from sim.validate import ConfigError
 
 
-class NoCrossing(ValueError):
+class NoCrossing(UserError):
     pass
 
 
@@ -76,7 +75,7 @@ def reverse_stress(base: list[str], key: str, low: float, high: float, level: fl
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sim.reverse_stress", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog=prog("python -m sim.reverse_stress"), description=__doc__.split("\n\n")[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of the base config")
     parser.add_argument("--key", required=True, help="scalar config key, e.g. investors.leveraged.holdings")
     parser.add_argument("--low", type=float, required=True)
@@ -85,13 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probability", type=float, default=0.1)
     args = parser.parse_args(argv)
     if not 0 < args.probability < 1:
-        print(f"error: --probability={args.probability}: must lie strictly between 0 and 1", file=sys.stderr)
-        return 2
-    try:
-        res = reverse_stress(args.overrides, args.key, args.low, args.high, args.level, args.probability)
-    except (ConfigError, NoCrossing) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        raise UserError(f"--probability={args.probability}: must lie strictly between 0 and 1")
+    res = reverse_stress(args.overrides, args.key, args.low, args.high, args.level, args.probability)
     print(f"P(cumulative unwind > USD {res.level:g}bn) = {res.probability:g} at "
           f"{res.key} = {res.value:.4g} ± {res.se:.2g} (Monte Carlo standard error; "
           f"{len(res.evaluations) + 2} evaluations)")
@@ -99,4 +93,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main, sys.argv[1:]))

@@ -9,15 +9,14 @@ standard error.
 """
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from sim.experiments import METRICS, mean_and_se, per_path_metric, unwind_paths
-from sim.io import atomic_write_text
-from sim.validate import ConfigError
+from sim.errors import ArgumentParser, UserError, prog, run_command
+from sim.io import OutputSet, atomic_write_text
 
 #: Keys varied when none are given: (key, low, high).
 DEFAULT_VARY = (
@@ -90,13 +89,13 @@ def _parse_vary(items: list[str]):
             key, values = item.split("=", 1)
             low, high = (float(v) for v in values.split(","))
         except ValueError:
-            raise SystemExit(f"error: --vary {item!r}: expected KEY=LOW,HIGH with two numbers") from None
+            raise UserError(f"--vary {item!r}: expected KEY=LOW,HIGH with two numbers") from None
         out.append((key, low, high))
     return out
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sim.sensitivity", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog=prog("python -m sim.sensitivity"), description=__doc__.split("\n\n")[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of the base config")
     parser.add_argument("--vary", action="append", default=[], metavar="KEY=LOW,HIGH")
     parser.add_argument("--metric", choices=sorted(METRICS), default="mean_unwind")
@@ -105,11 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     vary = _parse_vary(args.vary) if args.vary else list(DEFAULT_VARY)
     out = args.out or Path("outputs") / "sensitivity" / _dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
-    try:
-        base_value, swings = one_at_a_time(args.overrides, vary, args.metric, args.level)
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    base_value, swings = one_at_a_time(args.overrides, vary, args.metric, args.level)
     label = METRICS[args.metric][0].replace("level", f"USD {args.level:g}bn")
     lines = [f"Base: {label} = {base_value:,.4g}", "",
              "| key | low | at low | high | at high | swing | SE of paired difference |",
@@ -118,12 +113,13 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {s.key} | {s.low:g} | {s.at_low:,.4g} | {s.high:g} | {s.at_high:,.4g} | "
                      f"{s.at_high - s.at_low:+,.4g} | {max(s.se_low, s.se_high):,.2g} |")
     text = "\n".join(lines) + "\n"
-    atomic_write_text(out / "sensitivity.md", text)
-    plot_tornado(base_value, swings, label, out / "tornado.png")
+    with OutputSet(out).writing() as staging:
+        atomic_write_text(staging / "sensitivity.md", text)
+        plot_tornado(base_value, swings, label, staging / "tornado.png")
     print(text)
     print(f"Tornado chart and table written to {out}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main, sys.argv[1:]))
