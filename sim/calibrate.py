@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", type=Path, default=FITTED, help="fitted config to write")
     parser.add_argument("--no-write", action="store_true", help="report only")
     parser.add_argument("--out", type=Path, help="folder of the report")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     if args.paths < 100 or args.check_paths < 100:
         raise UserError("--paths and --check-paths must be at least 100")
     if not args.no_write and args.write.suffix != ".yaml":

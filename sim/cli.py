@@ -156,6 +156,7 @@ def _app(cfg: DictConfig) -> None:
             output.discard()
         known = classify(err)
         if known is None or isinstance(err, KeyboardInterrupt):
+            err._from_task = True  # type: ignore[attr-defined]  # a bug: keep its traceback
             raise
         _STATE.error = known
         return
@@ -200,6 +201,11 @@ def _record_failure(out_dir: Path, message: str) -> None:
     print(f"FAILED {out_dir.name}: {message}", file=sys.stderr)
 
 
+def _stamp() -> str:
+    """The time part of a new run's or sweep's folder name."""
+    return _dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+
+
 def overrides_hash(overrides: list[str]) -> str:
     """Six hex digits naming a set of overrides (order and output-only keys do not matter)."""
     kept = sorted(o for o in overrides if not o.lstrip("+~").startswith(QUIET_KEYS))
@@ -217,13 +223,34 @@ def _replace(args: list[str], key: str, value: str) -> list[str]:
     return [a for a in args if not a.startswith(key + "=")] + [f"{key}={value}"]
 
 
+class LaunchError(RuntimeError):
+    """Hydra or a launcher failed outside any run (e.g. SLURM's tools not found)."""
+
+
+def _raise_through(func):
+    """Stands in for Hydra's ``run_and_report``, which prints a trimmed traceback and exits:
+    errors go to the shared reporter instead, as one line."""
+    try:
+        return func()
+    except (SystemExit, KeyboardInterrupt):
+        raise
+    except Exception as err:
+        if classify(err) is not None or getattr(err, "_from_task", False):
+            raise
+        raise LaunchError(f"{type(err).__name__}: {err}") from err
+
+
 def _call_hydra(args: list[str]) -> None:
-    saved = sys.argv
+    import hydra._internal.utils as hydra_utils
+
+    saved, saved_report = sys.argv, hydra_utils.run_and_report
     sys.argv = [saved[0], *args]
+    hydra_utils.run_and_report = _raise_through
     try:
         _app()
     finally:
         sys.argv = saved
+        hydra_utils.run_and_report = saved_report
 
 
 def _full_help(args: list[str]) -> int:
@@ -286,7 +313,7 @@ def run_main(argv: list[str] | None = None, prog: str = "carrysim run") -> int:
     else:
         plain = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
         scenario = load_config(plain).scenario.name
-        stamp = _dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+        stamp = _stamp()
         final, lock = reserve_folder(RUNS_DIR / f"{stamp}_{scenario}_{overrides_hash(plain)}")
     output = OutputSet(final, lock, replace=overwrite)
     staging = output.begin()
@@ -317,7 +344,7 @@ def _sweep(args: list[str]) -> int:
         created = not sweep_dir.exists()
     else:
         plain = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
-        stamp = _dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+        stamp = _stamp()
         sweep_dir, lock = reserve_folder(SWEEPS_DIR / f"{stamp}_{overrides_hash(plain)}")
         created = True
     sweep_dir.mkdir(parents=True, exist_ok=True)
@@ -344,8 +371,10 @@ def _tidy_sweep(sweep_dir: Path, created: bool) -> None:
     for sub in sorted(sweep_dir.glob("**/*"), reverse=True):
         if sub.is_dir() and not any(sub.iterdir()):
             sub.rmdir()
-    if created and sweep_dir.is_dir() and not any(sweep_dir.iterdir()):
-        sweep_dir.rmdir()
+    if created and sweep_dir.is_dir():
+        left = [p.name for p in sweep_dir.iterdir()]
+        if left in ([], ["multirun.yaml"]):  # Hydra's record of a sweep that never ran
+            shutil.rmtree(sweep_dir)
 
 
 # ----------------------------------------------------------------------------------------

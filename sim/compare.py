@@ -321,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
                         "or outputs/comparisons/<time>)")
     parser.add_argument("--thresholds", type=float, nargs="+", default=[500.0, 1000.0],
                         help="unwind levels in USD bn for exceedance probabilities")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     out = args.out or default_out_dir(args.targets)
     if out.exists() and not out.is_dir():
         raise CompareError(f"--out {out}: is a file, not a folder")

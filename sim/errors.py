@@ -4,7 +4,7 @@
 exit code   meaning
 ==========  =====================================================================
 0           done
-1           a sweep or comparison finished, but some of its runs had failed
+1           some runs of a sweep failed (the others' results are kept), or its launcher failed
 2           a user's mistake (config, option, input file): one line naming what is wrong
 3           a numerical failure of the model (names the path block and the step)
 4           outputs could not be written (read-only, not a folder, disk full); nothing partial
@@ -62,6 +62,9 @@ def classify(err: BaseException) -> tuple[int, str] | None:
         from sim.compose import _one_line
 
         return EXIT_USER, _one_line(err)
+    cli = sys.modules.get("sim.cli")
+    if cli is not None and isinstance(err, getattr(cli, "LaunchError", ())):
+        return EXIT_FAILED_RUNS, one_line(err)
     engine = sys.modules.get("sim.engine")
     if engine is not None and isinstance(err, getattr(engine, "SimulationError", ())):
         return EXIT_NUMERICAL, one_line(err)

@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--high", type=float, required=True)
     parser.add_argument("--level", type=float, default=500.0, help="unwind level, USD bn")
     parser.add_argument("--probability", type=float, default=0.1)
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     if not 0 < args.probability < 1:
         raise UserError(f"--probability={args.probability}: must lie strictly between 0 and 1")
     res = reverse_stress(args.overrides, args.key, args.low, args.high, args.level, args.probability)

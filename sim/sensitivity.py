@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--metric", choices=sorted(METRICS), default="mean_unwind")
     parser.add_argument("--level", type=float, default=500.0, help="USD bn, for --metric exceedance")
     parser.add_argument("--out", type=Path)
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     vary = _parse_vary(args.vary) if args.vary else list(DEFAULT_VARY)
     out = args.out or Path("outputs") / "sensitivity" / _dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     base_value, swings = one_at_a_time(args.overrides, vary, args.metric, args.level)

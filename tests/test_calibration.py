@@ -11,7 +11,7 @@ from sim import calibration as C
 from sim import kernels as K
 from sim.compose import CONFIG_DIR
 from sim.engine import run
-from tests.conftest import small
+from tests.helpers import small
 
 Z = 4.0  # tolerance in standard errors
 

@@ -9,9 +9,10 @@ import pytest
 import xarray as xr
 
 from sim.compare import CompareError, compare, main
+from sim.errors import run_command
 from sim.pipeline import run_and_save
 
-from conftest import small
+from tests.helpers import small
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -64,7 +65,7 @@ def test_bad_inputs_fail_clearly(two_runs, tmp_path, capsys):
         (tmp_path, "neither a run directory"),
     ]
     for target, message in cases:
-        assert main([str(two_runs / "base"), str(target), "--out", str(tmp_path / "o")]) == 2
+        assert run_command(main, [str(two_runs / "base"), str(target), "--out", str(tmp_path / "o")]) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err
     assert not (tmp_path / "o").exists()

@@ -10,7 +10,7 @@ import pytest
 from sim import kernels as K
 from sim.engine import run
 from sim.summary import mean_se, probability_se, quantile_se
-from tests.conftest import small
+from tests.helpers import small
 
 
 

@@ -6,7 +6,7 @@ import pytest
 from sim import kernels as K
 from sim.engine import run
 
-from conftest import QUIET, small
+from tests.helpers import QUIET, small
 
 
 def test_holdings_are_conserved(default_run):

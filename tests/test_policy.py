@@ -7,7 +7,7 @@ from sim import kernels as K
 from sim.calendar import BUSINESS_DAYS_PER_YEAR
 from sim.engine import run
 
-from conftest import small
+from tests.helpers import small
 
 
 def test_rates_move_only_at_meetings_in_25bp_steps(default_run):

@@ -8,7 +8,7 @@ from sim import kernels as K
 from sim.config import FACTORS
 from sim.engine import run
 
-from conftest import QUIET, small
+from tests.helpers import QUIET, small
 
 N = 20_000
 

@@ -11,7 +11,7 @@ from sim.summary import key_statistics, mean_se, probability_se, quantile_se
 
 from sim import kernels as K
 
-from conftest import small
+from tests.helpers import small
 
 
 @pytest.fixture(scope="module")

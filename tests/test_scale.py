@@ -13,7 +13,7 @@ from sim.pipeline import dask_client, run_and_save, simulate
 from sim.results import TIME_VARS
 from sim.timestats import DISCRETE, Edges, TimeStats, chunk_stats
 
-from conftest import small
+from tests.helpers import small
 
 REPO = Path(__file__).resolve().parent.parent
 VOLATILE = ("history", "kernel_seconds", "startup_seconds", "threads", "workers", "config")

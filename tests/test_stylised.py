@@ -10,7 +10,7 @@ import pytest
 from sim import calibration as C
 from sim import kernels as K
 from sim.engine import run
-from tests.conftest import small
+from tests.helpers import small
 
 Z = 4.0
 
