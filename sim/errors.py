@@ -14,6 +14,7 @@ exit code   meaning
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from typing import Callable, NoReturn, Sequence
@@ -108,6 +109,9 @@ def run_command(main: Callable[[list[str] | None], int | None], argv: Sequence[s
                   file=sys.stderr)
             return EXIT_USER
         return int(exit_.code or 0)
+    except BrokenPipeError:  # the reader went away (``carrysim --help | head``): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except BaseException as err:
         known = classify(err)
         if known is None:

@@ -240,9 +240,9 @@ def test_an_atomic_file_is_complete_or_absent(tmp_path, monkeypatch):
 
 def test_a_comparison_is_written_as_a_set(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    assert carrysim("-m", *SMALL, "investors.leveraged.holdings=160,300") == 0
-    (sweep,) = list((tmp_path / "outputs" / "sweeps").iterdir())
-    assert (sweep / "comparison.nc").is_file()
+    for name, scenario in (("a", "baseline"), ("b", "risk_off")):
+        assert carrysim(*SMALL, f"scenario={scenario}", f"hydra.run.dir=outputs/{name}") == 0
+    runs = [str(tmp_path / "outputs" / name) for name in ("a", "b")]
     out = tmp_path / "cmp"
     real = sim.io.write_bytes
 
@@ -252,10 +252,10 @@ def test_a_comparison_is_written_as_a_set(tmp_path, monkeypatch, capsys):
         real(path, data)
 
     monkeypatch.setattr(sim.io, "write_bytes", failing)
-    assert carrysim("compare", str(sweep), "--out", str(out)) == 4
+    assert carrysim("compare", *runs, "--out", str(out)) == 4
     assert not out.exists() and visible(tmp_path) == ["outputs"]
     monkeypatch.setattr(sim.io, "write_bytes", real)
-    assert carrysim("compare", str(sweep), "--out", str(out)) == 0
+    assert carrysim("compare", *runs, "--out", str(out)) == 0
     assert {"comparison.nc", "comparison.md", "comparison.csv", "differences.csv"} <= set(visible(out))
 
 

@@ -98,6 +98,7 @@ def test_sweep_reports_failed_runs_and_keeps_the_others(tmp_path):
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.slow
 def test_parallel_sweep_with_joblib_compares_at_the_end(tmp_path):
     out = _sim(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
                "scenario=baseline,spread_compression")

@@ -63,10 +63,10 @@ PLAN = {
     "python -m pytest": Plan(skip="the test suite itself"),
     "carrysim calibrate": Plan(add=["--paths", "100", "--check-paths", "200",
                                     "--max-evaluations", "3", "--write", "{tmp}/fitted.yaml"],
-                               expect="Fitted config written to"),
+                               expect="Fitted config written to", slow=True),
     "carrysim calibrate --no-write snapshot=market_2025_12": Plan(
         add=["--paths", "100", "--check-paths", "200", "--max-evaluations", "3"],
-        expect="Report written to"),
+        expect="Report written to", slow=True),
     "carrysim run scenario=replay_2025_12": Plan(set={**SMALL, "sampler.horizon_months": "1"},
                                                  expect="Observed vs simulated"),
     "carrysim run snapshot=market_2025_12": RUN,
@@ -76,7 +76,7 @@ PLAN = {
     "carrysim run model.policy.boj.min_spacing_months=3": RUN,
     """carrysim run 'scenario.events=[{date: "2026-03-19", kind: boj_decision, value: 0.25}]'""": Plan(
         set={**SMALL, "sampler.horizon_months": "4"}),
-    "carrysim run -m investors.leveraged.holdings=160,300,500": Plan(set=SMALL, expect="Comparison written to"),
+    "carrysim run -m investors.leveraged.holdings=160,300,500": Plan(set=SMALL, expect="Comparison written to", slow=True),
     "carrysim run -m scenario=baseline,hawkish_boj,spread_compression,jgb_fiscal_stress "
     "hydra/launcher=joblib sampler.paths=20000": Plan(set=SMALL, expect="Comparison written to",
                                                       slow=True),
@@ -86,7 +86,7 @@ PLAN = {
         expect="Comparison written to outputs/my_comparison"),
     "carrysim sensitivity sampler.paths=20000": Plan(set={"sampler.paths": "200",
                                                           "sampler.horizon_months": "3"},
-                                                     expect="Tornado chart and table written"),
+                                                     expect="Tornado chart and table written", slow=True),
     "carrysim sensitivity --vary model.impact.price_impact=0.05,0.2 --metric exceedance --level 500": Plan(
         set={"sampler.paths": "200", "sampler.horizon_months": "3"}, expect="P(cumulative unwind > USD 500bn)"),
     "carrysim stress model.parameter_uncertainty=false --key investors.leveraged.holdings "

@@ -135,6 +135,7 @@ NUMERIC = {
 }
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
 @given(st.fixed_dictionaries({}, optional=NUMERIC))
@@ -161,6 +162,7 @@ def _start(out_dir, *args):
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
+@pytest.mark.slow
 def test_a_run_killed_midway_leaves_no_results_and_a_rerun_completes(tmp_path):
     proc = _start(tmp_path, "sampler.paths=150000", "sampler.chunk_paths=8192")
     deadline = time.time() + 120
@@ -179,6 +181,7 @@ def test_a_run_killed_midway_leaves_no_results_and_a_rerun_completes(tmp_path):
     assert (tmp_path / "results.nc").exists()
 
 
+@pytest.mark.slow
 def test_a_sweep_resumes_skipping_finished_runs(tmp_path):
     env = {**os.environ, "NUMBA_NUM_THREADS": "2"}
     cmd = [sys.executable, "-m", "sim", "-m", f"hydra.sweep.dir={tmp_path}", "sampler.paths=200",
