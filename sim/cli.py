@@ -301,22 +301,27 @@ def run_main(argv: list[str] | None = None, prog: str = "carrysim run") -> int:
     user_dir = _value_of(overrides, "hydra.run.dir")
     if user_dir is not None:
         final = Path(user_dir)
-        if has_results(final) and not overwrite:
-            raise UserError(f"hydra.run.dir={user_dir}: the folder already holds a run; add "
-                            "--overwrite to replace it, or choose another folder")
         if final.exists() and not final.is_dir():
             raise UserError(f"hydra.run.dir={user_dir}: is a file, not a folder")
-        lock = FolderLock(final)
         final.parent.mkdir(parents=True, exist_ok=True)
+        lock = FolderLock(final)
         if not lock.acquire():
             raise UserError(f"hydra.run.dir={user_dir}: another run is writing this folder")
+        if has_results(final) and not overwrite:
+            lock.release()
+            raise UserError(f"hydra.run.dir={user_dir}: the folder already holds a run; add "
+                            "--overwrite to replace it, or choose another folder")
     else:
         plain = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
         scenario = load_config(plain).scenario.name
         stamp = _stamp()
         final, lock = reserve_folder(RUNS_DIR / f"{stamp}_{scenario}_{overrides_hash(plain)}")
     output = OutputSet(final, lock, replace=overwrite)
-    staging = output.begin()
+    try:
+        staging = output.begin()
+    except BaseException:
+        output.discard()
+        raise
     _STATE.output = output
     try:
         _call_hydra(_replace(args, "hydra.run.dir", str(staging)))

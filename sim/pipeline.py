@@ -49,11 +49,13 @@ def dask_client(cfg: Config):
     if not scheduler:
         yield None
         return
+    import logging
+
     from dask.distributed import Client, LocalCluster
 
+    # distributed sets its loggers to INFO when imported: the scheduler's ~30 start-up lines
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     if scheduler == "local":
-        import logging
-
         cluster = LocalCluster(n_workers=cfg.sampler.workers, threads_per_worker=1,
                                processes=True, dashboard_address=None,
                                silence_logs=logging.ERROR)  # not its ~30 INFO lines

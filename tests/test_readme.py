@@ -182,6 +182,9 @@ def test_readme_command(command, plan, made, tmp_path, monkeypatch, capsys):
     out, err = capsys.readouterr()
     assert code == plan.code, (out + err)[-3000:]
     assert plan.expect in out + err, (out + err)[-3000:]
+    # quiet: no library's INFO lines (Dask), no joblib repr, no traceback
+    assert "INFO" not in err and "Joblib.Parallel(" not in out + err, (out + err)[-3000:]
+    assert "Traceback" not in out + err
     if code:
         assert len(err.strip().splitlines()) == 1, err
         left = [p for p in tmp_path.rglob("*") if p.is_file() or p.parent.name in ("runs", "sweeps")]
