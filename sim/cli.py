@@ -393,6 +393,21 @@ class JoblibReprFilter(logging.Filter):
         return not str(record.msg).startswith("Joblib.Parallel(")
 
 
+def _call_main(main, args: list[str], prog: str) -> int:
+    """Call a subcommand's ``main``: with its arguments, or, for a ``main()`` that reads
+    ``sys.argv`` itself (a Hydra app), with ``sys.argv`` set as ``python -m`` would set it."""
+    import inspect
+
+    if inspect.signature(main).parameters:
+        return int(main(args) or 0)
+    saved = sys.argv
+    sys.argv = [prog, *args]
+    try:
+        return int(main() or 0)
+    finally:
+        sys.argv = saved
+
+
 def dispatch(argv: list[str], prog: str, default_run: bool) -> int:
     """Run ``argv`` (without the program name) as a subcommand line."""
     if not argv:
@@ -416,7 +431,7 @@ def dispatch(argv: list[str], prog: str, default_run: bool) -> int:
             return run_main(argv[1:], prog=f"{prog} run")
         module = importlib.import_module(SUBCOMMANDS[first].module)
         errors.PROG = f"{prog} {first}"
-        return int(module.main(argv[1:]) or 0)
+        return _call_main(module.main, argv[1:], errors.PROG)
     if "=" in first or first.startswith("-"):  # overrides or Hydra flags: a run
         return run_main(argv, prog=prog)
     close = [n for n in SUBCOMMANDS if n.startswith(first[:3])]
