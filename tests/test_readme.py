@@ -78,8 +78,8 @@ PLAN = {
         set={**SMALL, "sampler.horizon_months": "4"}),
     "carrysim run -m investors.leveraged.holdings=160,300,500": Plan(set=SMALL, expect="Comparison written to", slow=True),
     "carrysim run -m scenario=baseline,hawkish_boj,spread_compression,jgb_fiscal_stress "
-    "hydra/launcher=joblib sampler.paths=20000": Plan(set=SMALL, expect="Comparison written to",
-                                                      slow=True),
+    "hydra/launcher=joblib sampler.paths=20000": Plan(set={**SMALL, "sampler.horizon_months": "4"},
+                                                      expect="Comparison written to", slow=True),
     "carrysim compare 'outputs/sweeps/<sweep>' --baseline scenario=baseline": Plan(
         expect="Differences against the baseline 'scenario=baseline'"),
     "carrysim compare 'outputs/runs/<run-a>' 'outputs/runs/<run-b>' --out outputs/my_comparison": Plan(
