@@ -18,10 +18,14 @@ from pathlib import Path
 
 from sim import calibration as C
 from sim.compose import CONFIG_DIR, load_config
-from sim.errors import ArgumentParser, UserError, prog, run_command
+from sim.errors import prog, run_command
 from sim.io import OutputSet, atomic_write_text
+from sim.config import Range
+from sim.validate import ArgumentParser, ConfigError, check_arg, validate
 
 FITTED = CONFIG_DIR / "calibration" / "fitted.yaml"
+PATHS = Range(100, 100_000_000, integer=True)
+EVALUATIONS = Range(1, 100_000, integer=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,24 +38,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="report only")
     parser.add_argument("--out", type=Path, help="folder of the report")
     args = parser.parse_intermixed_args(argv)
-    if args.paths < 100 or args.check_paths < 100:
-        raise UserError("--paths and --check-paths must be at least 100")
-    if not args.no_write and args.write.suffix != ".yaml":
-        raise UserError(f"--write {args.write}: expected a .yaml file")
+    try:
+        check_arg("--paths", args.paths, PATHS)
+        check_arg("--check-paths", args.check_paths, PATHS)
+        check_arg("--max-evaluations", args.max_evaluations, EVALUATIONS)
+        if not args.no_write and args.write.suffix != ".yaml":
+            raise ConfigError("--write", str(args.write), "a .yaml file")
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     out = args.out or Path("outputs") / "calibration" / _dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     common = ["calibration=none", *args.overrides, "output.progress=false"]
-    base = load_config([*common, f"sampler.paths={args.paths}"])
-    spread = load_config([*common, f"sampler.paths={args.paths}", "scenario=spread_compression"])
-    cases = C.make_cases(base, spread)
-    print(f"Fitting {len(C.PARAMETERS)} parameters to "
-          f"{sum(t.fitted for t in C.TARGETS)} targets with {args.paths:,} paths per evaluation ...")
-    result = C.fit(cases, max_evaluations=args.max_evaluations)
-    result.values = {k: round(v, 4) for k, v in result.values.items()}
-    seed = base.sampler.seed + 1
-    check = C.make_cases(*(load_config([*common, f"sampler.paths={args.check_paths}",
-                                        f"sampler.seed={seed}", *extra])
-                           for extra in ([], ["scenario=spread_compression"])))
-    got = C.measure(check.map(lambda c: C.with_values(c, result.values)))
+    try:
+        base = load_config([*common, f"sampler.paths={args.paths}"])
+        validate(base)
+        spread = load_config([*common, f"sampler.paths={args.paths}", "scenario=spread_compression"])
+        cases = C.make_cases(base, spread)
+        print(f"Fitting {len(C.PARAMETERS)} parameters to "
+              f"{sum(t.fitted for t in C.TARGETS)} targets with {args.paths:,} paths per evaluation ...")
+        result = C.fit(cases, max_evaluations=args.max_evaluations)
+        result.values = {k: round(v, 4) for k, v in result.values.items()}
+        seed = base.sampler.seed + 1
+        check = C.make_cases(*(load_config([*common, f"sampler.paths={args.check_paths}",
+                                            f"sampler.seed={seed}", *extra])
+                               for extra in ([], ["scenario=spread_compression"])))
+        got = C.measure(check.map(lambda c: C.with_values(c, result.values)))
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     rows = C.report_rows(got)
     stamp = _dt.date.today().isoformat()
     command = " ".join(["python -m sim.calibrate", *(argv if argv is not None else sys.argv[1:])])

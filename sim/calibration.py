@@ -378,7 +378,7 @@ def fitted_yaml(base: Config, values: dict[str, float], header: str) -> str:
         out[leaf] = float(values[key])
         name, prior = _ranged_prior(node, leaf)
         if prior is not None:
-            out[name] = {"dist": prior.dist, "low": round(float(prior.low), 4),
+            out[name] = {"dist": str(prior.dist), "low": round(float(prior.low), 4),
                          "high": round(float(prior.high), 4)}
     body = yaml.safe_dump(tree, sort_keys=False, default_flow_style=None)
     comments = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())

@@ -20,11 +20,13 @@ import numpy as np
 import xarray as xr
 import yaml
 
-from sim.errors import ArgumentParser, prog, run_command
+from sim.config import Range
+from sim.errors import prog, run_command
 from sim.io import OutputSet, atomic_write_text, merge_into
 from sim.pipeline import FAILED_FILE, RESULTS_FILE, ZARR_STORE
 from sim.results import open_results, write_netcdf
 from sim.summary import mean_se, probability_se, quantile_se
+from sim.validate import ArgumentParser, ConfigError, check_arg
 
 #: Per-path variables carried into the comparison.
 PATH_VARS = ("cum_unwind", "cum_repatriation", "hedge_yen_buying", "largest_yen_appreciation",
@@ -35,6 +37,7 @@ TIME_VARS = ("unwind_quantiles", "repatriation_quantiles", "usdjpy_quantiles", "
 #: Overrides that do not change a run's results, left out of variant names.
 QUIET_KEYS = ("output.", "sampler.threads", "sampler.chunk_paths", "hydra")
 Z95 = 1.959963984540054
+THRESHOLD = Range(-100_000.0, 100_000.0)  # USD bn
 
 
 class CompareError(ValueError):
@@ -164,6 +167,9 @@ def combine(runs: list[Run], baseline: str, paired: bool) -> xr.Dataset:
         "baseline": baseline,
         "common_random_numbers": "yes" if paired else "no (seeds or block sizes differ)",
         "seed": int(runs[0].ds.attrs["seed"]),
+        # Shared by every variant (check_comparable): read by the plots' titles.
+        **{k: runs[0].ds.attrs[k] for k in ("snapshot_date", "step", "horizon_months")
+           if k in runs[0].ds.attrs},
         "history": f"{stamp}: python -m sim.compare " + " ".join(str(r.path) for r in runs),
     }
     return ds
@@ -323,9 +329,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="unwind levels in USD bn for exceedance probabilities")
     args = parser.parse_intermixed_args(argv)
     out = args.out or default_out_dir(args.targets)
-    if out.exists() and not out.is_dir():
-        raise CompareError(f"--out {out}: is a file, not a folder")
-    text = compare(args.targets, out, args.baseline, tuple(args.thresholds))
+    try:
+        for i, level in enumerate(args.thresholds):
+            check_arg(f"--thresholds[{i}]", level, THRESHOLD, "USD bn")
+        if len(set(args.thresholds)) != len(args.thresholds):
+            raise ConfigError("--thresholds", args.thresholds, "different levels")
+        if out.exists() and not out.is_dir():
+            raise CompareError(f"--out {out}: is a file, not a folder")
+        text = compare(args.targets, out, args.baseline, tuple(args.thresholds))
+    except (CompareError, ConfigError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     print(text)
     failed = failed_runs(args.targets)
     for run_dir, message in failed:

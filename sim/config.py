@@ -1,16 +1,23 @@
 """Typed configuration: dataclass schemas behind every Hydra config group.
 
 The schemas are registered in Hydra's ConfigStore by :func:`register_configs`, so a
-misspelled key or a value of the wrong type in any YAML file or command-line override is
-rejected by Hydra before the model runs.  Semantic checks that a type system cannot express
-(ranges, correlation matrices, dates) live in :mod:`sim.validate`.
+misspelled key, a value of the wrong type or a word outside a closed vocabulary (the Enums
+below) in any YAML file or command-line override is rejected by Hydra before the model runs.
+
+Every number carries its allowed range beside it, as field metadata (:func:`num`); one
+generic function, :func:`sim.validate.check_ranges`, walks the config tree and checks them
+all, and refuses a numeric field that declares none, so a new key cannot arrive without its
+check.  Checks that tie several keys together (correlation matrices, priors against their
+central value, dates against the horizon) live in :mod:`sim.validate`.
 
 Units follow docs/model.md: rates and yields in percent per annum, money in USD billions,
 FX as USD/JPY (yen per dollar), durations in the unit named by each field.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
@@ -20,13 +27,148 @@ from omegaconf import MISSING
 FACTORS = ("jp_inflation", "jp_activity", "us_inflation", "us_activity", "jgb_term_premium",
            "ust_term_premium", "usdjpy")
 
-SIGNALS = ("carry_to_risk", "drawdown", "hedged_pickup", "yield_level", "allocation_drift")
-PRIOR_KINDS = ("fixed", "uniform", "triangular", "normal", "lognormal")
-STEPS = ("daily", "weekly", "monthly")
-FORMATS = ("netcdf", "zarr", "none")
-EVENT_KINDS = ("boj_decision", "fed_decision", "boj_probability", "fed_probability", "fx_shock",
-               "jgb_term_premium", "ust_term_premium", "jp_inflation", "jp_activity",
-               "us_inflation", "us_activity", "intervention", "stress")
+
+class Step(StrEnum):
+    daily = "daily"
+    weekly = "weekly"
+    monthly = "monthly"
+
+
+class OutputFormat(StrEnum):
+    netcdf = "netcdf"
+    zarr = "zarr"
+    none = "none"
+
+
+class Signal(StrEnum):
+    carry_to_risk = "carry_to_risk"
+    drawdown = "drawdown"
+    hedged_pickup = "hedged_pickup"
+    yield_level = "yield_level"
+    allocation_drift = "allocation_drift"
+
+
+class PriorKind(StrEnum):
+    fixed = "fixed"
+    uniform = "uniform"
+    triangular = "triangular"
+    normal = "normal"
+    lognormal = "lognormal"
+
+
+class EventKind(StrEnum):
+    boj_decision = "boj_decision"
+    fed_decision = "fed_decision"
+    boj_probability = "boj_probability"
+    fed_probability = "fed_probability"
+    fx_shock = "fx_shock"
+    jgb_term_premium = "jgb_term_premium"
+    ust_term_premium = "ust_term_premium"
+    jp_inflation = "jp_inflation"
+    jp_activity = "jp_activity"
+    us_inflation = "us_inflation"
+    us_activity = "us_activity"
+    intervention = "intervention"
+    stress = "stress"
+
+
+class Observable(StrEnum):
+    """Variables an observation can compare with the simulated distribution (per-date outputs)."""
+
+    boj_rate = "boj_rate"
+    fed_rate = "fed_rate"
+    jgb10 = "jgb10"
+    ust10 = "ust10"
+    spread = "spread"
+    usdjpy = "usdjpy"
+
+
+SIGNALS = tuple(Signal)
+PRIOR_KINDS = tuple(PriorKind)
+STEPS = tuple(Step)
+FORMATS = tuple(OutputFormat)
+EVENT_KINDS = tuple(EventKind)
+OBSERVABLES = tuple(Observable)
+
+
+@dataclass(frozen=True)
+class Range:
+    """Allowed values of a number: finite, within [low, high] (or open ends), on a grid."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+    multiple: Optional[float] = None  # values must be whole multiples of this
+    integer: bool = False
+
+    def contains(self, x) -> bool:
+        if isinstance(x, bool) or not isinstance(x, (int, float)):
+            return False
+        if not math.isfinite(x) or (self.integer and x != int(x)):
+            return False
+        if x < self.low or (self.low_open and x == self.low):
+            return False
+        if x > self.high or (self.high_open and x == self.high):
+            return False
+        if self.multiple is not None and not math.isclose(x / self.multiple, round(x / self.multiple),
+                                                          abs_tol=1e-9):
+            return False
+        return True
+
+    def describe(self) -> str:
+        kind = "an integer" if self.integer else "a finite number"
+        lo, hi = _fmt(self.low), _fmt(self.high)
+        if math.isinf(self.low) and math.isinf(self.high):
+            text = kind
+        elif math.isinf(self.high):
+            text = f"{kind} {'>' if self.low_open else '>='} {lo}"
+        elif math.isinf(self.low):
+            text = f"{kind} {'<' if self.high_open else '<='} {hi}"
+        else:
+            text = (f"{kind} in {'(' if self.low_open else '['}{lo}, {hi}"
+                    f"{')' if self.high_open else ']'}")
+        if self.multiple is not None:
+            text += f", a multiple of {_fmt(self.multiple)}"
+        return text
+
+
+def _fmt(x: float) -> str:
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return f"{x:,.0f}".replace(",", "_") if abs(x) >= 1e4 and x == int(x) else f"{x:g}"
+
+
+def num(default=MISSING, low=-math.inf, high=math.inf, *, low_open=False, high_open=False,
+        multiple=None, integer=False, unit: str = ""):
+    """A numeric field with its allowed range (and unit) declared beside it."""
+    rng = Range(low, high, low_open, high_open, multiple, integer)
+    return field(default=default, metadata={"range": rng, "unit": unit})
+
+
+def integer(default=MISSING, low=-math.inf, high=math.inf, unit: str = ""):
+    return num(default, low, high, integer=True, unit=unit)
+
+
+def numbers(default_factory, low=-math.inf, high=math.inf, *, low_open=False, high_open=False,
+            unit: str = ""):
+    """A list of numbers, each within the range."""
+    rng = Range(low, high, low_open, high_open)
+    return field(default_factory=default_factory, metadata={"range": rng, "unit": unit})
+
+
+def prior(central: str):
+    """A prior field (PriorConfig) whose central value is the sibling field ``central``."""
+    return field(default_factory=PriorConfig, metadata={"prior_of": central})
+
+
+# Ranges used by many fields.  "Physical sense": generous bounds that no real market or
+# balance sheet has come near, so a typo (1e308, an extra zero or three) is refused.
+UNIT = dict(low=0.0, high=1.0)
+RATE = dict(low=-5.0, high=30.0, unit="% p.a.")          # policy rates and yields
+FX_LEVEL = dict(low=10.0, high=1000.0, unit="JPY per USD")
+WEEKS = dict(low=0.0, high=520.0, low_open=True, unit="weeks")
+USD_BN = dict(low=0.0, high=20_000.0, unit="USD bn")
 
 
 @dataclass
@@ -36,13 +178,14 @@ class PriorConfig:
     The central value is the parameter field the prior belongs to.  ``fixed`` uses it as is;
     ``uniform`` draws from [low, high]; ``triangular`` from [low, high] with the central value
     as mode; ``normal`` has the central value as mean and ``sd``; ``lognormal`` has the central
-    value as median and ``sd`` as the standard deviation of its logarithm.
+    value as median and ``sd`` as the standard deviation of its logarithm.  ``low`` and ``high``
+    must lie in the range of the central value's field (checked by :mod:`sim.validate`).
     """
 
-    dist: str = "fixed"
-    low: Optional[float] = None
-    high: Optional[float] = None
-    sd: Optional[float] = None
+    dist: PriorKind = PriorKind.fixed
+    low: Optional[float] = num(None)
+    high: Optional[float] = num(None)
+    sd: Optional[float] = num(None, 0.0, 1e6)
 
 
 @dataclass
@@ -52,34 +195,52 @@ class SnapshotConfig:
     name: str = MISSING
     description: str = ""
     date: str = MISSING
-    boj_rate: float = MISSING
-    fed_rate: float = MISSING
-    jgb10: float = MISSING
-    ust10: float = MISSING
-    usdjpy: float = MISSING
-    jp_inflation: float = MISSING
-    us_inflation: float = MISSING
-    jp_activity_gap: float = 0.0
-    us_activity_gap: float = 0.0
-    fx_vol: float = 10.0
+    boj_rate: float = num(**RATE)
+    fed_rate: float = num(**RATE)
+    jgb10: float = num(**RATE)
+    ust10: float = num(**RATE)
+    usdjpy: float = num(**FX_LEVEL)
+    jp_inflation: float = num(MISSING, -20.0, 50.0, unit="% y/y")
+    us_inflation: float = num(MISSING, -20.0, 50.0, unit="% y/y")
+    jp_activity_gap: float = num(0.0, -20.0, 20.0, unit="pp")
+    us_activity_gap: float = num(0.0, -20.0, 20.0, unit="pp")
+    fx_vol: float = num(10.0, 0.0, 100.0, low_open=True, unit="% p.a.")
     boj_last_move: str = MISSING
     fed_last_move: str = MISSING
     boj_meetings: List[str] = field(default_factory=list)
     fed_meetings: List[str] = field(default_factory=list)
+    from_data: bool = False     # fill the market levels from data.dir as known on ``date``
+
+
+_MOVE = Range(-5.0, 5.0, multiple=0.25)
+_GAP = Range(-10.0, 10.0)
+#: Allowed ``value`` of a scenario event by its kind (docs/model.md, section 11).
+EVENT_VALUE_RANGES = {
+    EventKind.boj_decision: _MOVE, EventKind.fed_decision: _MOVE,
+    EventKind.boj_probability: _MOVE, EventKind.fed_probability: _MOVE,
+    EventKind.fx_shock: Range(-50.0, 100.0),            # % change of USD/JPY
+    EventKind.jgb_term_premium: Range(-5.0, 5.0), EventKind.ust_term_premium: Range(-5.0, 5.0),
+    EventKind.jp_inflation: _GAP, EventKind.jp_activity: _GAP,
+    EventKind.us_inflation: _GAP, EventKind.us_activity: _GAP,
+    EventKind.intervention: Range(-500.0, 500.0),       # USD bn of yen bought
+    EventKind.stress: Range(),                          # ignored
+}
+#: Allowed ``value`` of an observation by its variable.
+OBSERVATION_RANGES = {
+    Observable.boj_rate: Range(-5.0, 30.0), Observable.fed_rate: Range(-5.0, 30.0),
+    Observable.jgb10: Range(-5.0, 30.0), Observable.ust10: Range(-5.0, 30.0),
+    Observable.spread: Range(-35.0, 35.0), Observable.usdjpy: Range(10.0, 1000.0),
+}
 
 
 @dataclass
 class EventConfig:
-    """A dated scenario event; see ``EVENT_KINDS`` and docs/model.md for meanings."""
+    """A dated scenario event; see ``EventKind`` and docs/model.md for meanings."""
 
     date: str = MISSING
-    kind: str = MISSING
-    value: float = 0.0
-    probability: float = 1.0
-
-
-#: Variables an observation can compare with the simulated distribution (per-date outputs).
-OBSERVABLES = ("boj_rate", "fed_rate", "jgb10", "ust10", "spread", "usdjpy")
+    kind: EventKind = MISSING
+    value: float = field(default=0.0, metadata={"range_by": ("kind", EVENT_VALUE_RANGES)})
+    probability: float = num(1.0, **UNIT)
 
 
 @dataclass
@@ -87,8 +248,8 @@ class ObservationConfig:
     """A realised value to place in the simulated distribution of its date (replays)."""
 
     date: str = MISSING
-    variable: str = MISSING
-    value: float = MISSING
+    variable: Observable = MISSING
+    value: float = field(default=MISSING, metadata={"range_by": ("variable", OBSERVATION_RANGES)})
     source: str = ""
 
 
@@ -106,38 +267,38 @@ class InvestorClassConfig:
 
     enabled: bool = True
     label: str = ""
-    holdings: float = MISSING
-    holdings_prior: PriorConfig = field(default_factory=PriorConfig)
-    hedge_ratio: float = 0.0
-    max_hedge_ratio: float = 0.0
-    hedge_share: float = 0.0
-    signal: str = MISSING
-    threshold_mean: float = MISSING
-    threshold_width: float = MISSING
-    reentry_gap: float = 0.0
-    adjustment_weeks: float = MISSING
-    repatriation_share: float = MISSING
-    repatriation_prior: PriorConfig = field(default_factory=PriorConfig)
-    bond_share: float = 0.0
+    holdings: float = num(**USD_BN)
+    holdings_prior: PriorConfig = prior("holdings")
+    hedge_ratio: float = num(0.0, **UNIT)
+    max_hedge_ratio: float = num(0.0, **UNIT)
+    hedge_share: float = num(0.0, **UNIT)
+    signal: Signal = MISSING
+    threshold_mean: float = num(MISSING, -100.0, 100.0, unit="signal units")
+    threshold_width: float = num(MISSING, 0.0, 100.0, low_open=True, unit="signal units")
+    reentry_gap: float = num(0.0, 0.0, 100.0, unit="signal units")
+    adjustment_weeks: float = num(MISSING, **WEEKS)
+    repatriation_share: float = num(MISSING, **UNIT)
+    repatriation_prior: PriorConfig = prior("repatriation_share")
+    bond_share: float = num(0.0, **UNIT)
     carry: bool = False
-    basis_weeks: float = 13.0
-    foreign_weight: float = 0.5
-    target_weight: float = 0.5
+    basis_weeks: float = num(13.0, **WEEKS)
+    foreign_weight: float = num(0.5, **UNIT)
+    target_weight: float = num(0.5, **UNIT)
 
 
 @dataclass
 class OUConfig:
     """Ornstein-Uhlenbeck process: long-run mean, speed (1/yr) and volatility (units/sqrt(yr))."""
 
-    mean: float = 0.0
-    speed: float = 1.0
-    vol: float = 0.0
+    mean: float = num(0.0, -20.0, 20.0, unit="pp")
+    speed: float = num(1.0, 0.0, 100.0, unit="1/yr")
+    vol: float = num(0.0, 0.0, 50.0, unit="pp/sqrt(yr)")
 
 
 @dataclass
 class MacroConfig:
-    inflation_target_jp: float = 2.0
-    inflation_target_us: float = 2.0
+    inflation_target_jp: float = num(2.0, -5.0, 20.0, unit="%")
+    inflation_target_us: float = num(2.0, -5.0, 20.0, unit="%")
     jp_inflation: OUConfig = field(default_factory=OUConfig)
     jp_activity: OUConfig = field(default_factory=OUConfig)
     us_inflation: OUConfig = field(default_factory=OUConfig)
@@ -146,19 +307,19 @@ class MacroConfig:
 
 @dataclass
 class BankConfig:
-    neutral: float = MISSING
-    neutral_prior: PriorConfig = field(default_factory=PriorConfig)
-    inflation_response: float = 1.5
-    activity_response: float = 0.5
-    fx_response: float = 0.0
-    fx_reference: float = 150.0
-    smoothing: float = 0.5
-    decision_noise: float = 0.15
-    threshold_25: float = 0.15
-    threshold_50: float = 0.6
-    max_move: float = 0.25
-    min_spacing_months: float = 0.0
-    lower_bound: float = 0.0
+    neutral: float = num(**RATE)
+    neutral_prior: PriorConfig = prior("neutral")
+    inflation_response: float = num(1.5, -10.0, 10.0)
+    activity_response: float = num(0.5, -10.0, 10.0)
+    fx_response: float = num(0.0, -1.0, 1.0, unit="pp per %")
+    fx_reference: float = num(150.0, **FX_LEVEL)
+    smoothing: float = num(0.5, **UNIT)
+    decision_noise: float = num(0.15, 0.0, 10.0, unit="pp")
+    threshold_25: float = num(0.15, 0.0, 10.0, unit="pp")
+    threshold_50: float = num(0.6, 0.0, 10.0, unit="pp")
+    max_move: float = num(0.25, 0.0, 0.5, multiple=0.25, unit="pp")
+    min_spacing_months: float = num(0.0, 0.0, 120.0, unit="months")
+    lower_bound: float = num(0.0, -5.0, 30.0, multiple=0.125, unit="%")
     pause_in_stress: bool = False
 
 
@@ -171,52 +332,52 @@ class PolicyConfig:
 
 @dataclass
 class YieldsConfig:
-    expectations_speed: float = 0.3
+    expectations_speed: float = num(0.3, 0.0, 100.0, low_open=True, unit="1/yr")
     jgb_term_premium: OUConfig = field(default_factory=OUConfig)
     ust_term_premium: OUConfig = field(default_factory=OUConfig)
-    fiscal_jump_intensity: float = 0.0
-    fiscal_jump_size: float = 0.25
-    ust_tp_per_tn_sold: float = 0.0
-    jgb_tp_per_tn_repatriated: float = 0.0
+    fiscal_jump_intensity: float = num(0.0, 0.0, 52.0, unit="1/yr")
+    fiscal_jump_size: float = num(0.25, -5.0, 5.0, unit="pp")
+    ust_tp_per_tn_sold: float = num(0.0, -10.0, 10.0, unit="pp per USD tn")
+    jgb_tp_per_tn_repatriated: float = num(0.0, -10.0, 10.0, unit="pp per USD tn")
 
 
 @dataclass
 class FXConfig:
-    spread_elasticity: float = 5.0
-    calm_vol: float = 8.0
-    stress_vol: float = 18.0
-    calm_to_stress: float = 0.3
-    stress_to_calm: float = 6.0
-    stress_trigger: float = 4.0
-    crash_intensity: float = 0.3
-    crash_crowding: float = 1.0
-    crash_mean_size: float = 3.0
-    crowding_reference: float = 250.0
-    vol_halflife_weeks: float = 13.0
+    spread_elasticity: float = num(5.0, -100.0, 100.0, unit="% per pp")
+    calm_vol: float = num(8.0, 0.0, 100.0, unit="% p.a.")
+    stress_vol: float = num(18.0, 0.0, 200.0, unit="% p.a.")
+    calm_to_stress: float = num(0.3, 0.0, 365.0, unit="1/yr")
+    stress_to_calm: float = num(6.0, 0.0, 365.0, unit="1/yr")
+    stress_trigger: float = num(4.0, 0.0, 10_000.0, low_open=True, unit="%")  # 1000: never
+    crash_intensity: float = num(0.3, 0.0, 365.0, unit="1/yr")
+    crash_crowding: float = num(1.0, -20.0, 20.0)
+    crash_mean_size: float = num(3.0, 0.0, 50.0, unit="%")
+    crowding_reference: float = num(250.0, 0.0, 20_000.0, low_open=True, unit="USD bn")
+    vol_halflife_weeks: float = num(13.0, **WEEKS)
 
 
 @dataclass
 class ImpactConfig:
-    price_impact: float = 0.10
-    price_impact_prior: PriorConfig = field(default_factory=PriorConfig)
-    linear_limit: float = 30.0
-    permanent_share: float = 0.2
-    transient_halflife_weeks: float = 3.0
+    price_impact: float = num(0.10, 0.0, 10.0, unit="% per USD bn")
+    price_impact_prior: PriorConfig = prior("price_impact")
+    linear_limit: float = num(30.0, 0.0, 10_000.0, low_open=True, unit="USD bn")
+    permanent_share: float = num(0.2, **UNIT)
+    transient_halflife_weeks: float = num(3.0, **WEEKS)
 
 
 @dataclass
 class InterventionConfig:
     enabled: bool = True
-    level: float = 160.0
-    probability: float = 0.25
-    size: float = 30.0
-    min_spacing_weeks: float = 8.0
+    level: float = num(160.0, **FX_LEVEL)
+    probability: float = num(0.25, **UNIT)
+    size: float = num(30.0, 0.0, 1000.0, unit="USD bn")
+    min_spacing_weeks: float = num(8.0, 0.0, 520.0, unit="weeks")
 
 
 @dataclass
 class FeedbackConfig:
-    max_iter: int = 1000
-    tol: float = 1e-9
+    max_iter: int = integer(1000, 1, 1_000_000)
+    tol: float = num(1e-9, 0.0, 1.0, low_open=True)
 
 
 @dataclass
@@ -227,8 +388,18 @@ class CorrelationConfig:
 
 
 @dataclass
+class WindowConfig:
+    """Dates of the data a model version was calibrated to (ISO dates, inclusive)."""
+
+    start: str = MISSING
+    end: str = MISSING
+
+
+@dataclass
 class ModelConfig:
     parameter_uncertainty: bool = True
+    calibration_window: WindowConfig = field(
+        default_factory=lambda: WindowConfig(start="2022-09-01", end="2025-12-31"))
     macro: MacroConfig = field(default_factory=MacroConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     yields: YieldsConfig = field(default_factory=YieldsConfig)
@@ -239,29 +410,69 @@ class ModelConfig:
     correlation: CorrelationConfig = field(default_factory=CorrelationConfig)
 
 
+#: ``sampler.scheduler``: none, ``local`` or the address of a running Dask scheduler.
+SCHEDULER_PATTERN = r"local|(tcp|tls|ws|wss|ucx|inproc)://[^\s:/]+(:\d{1,5})?"
+
+
 @dataclass
 class SamplerConfig:
-    paths: int = 20_000
-    seed: int = 20251219
-    horizon_months: int = 24
-    step: str = "weekly"
-    block_size: int = 256
-    chunk_paths: int = 16_384
-    threads: int = 0
-    sample_paths: int = 50
-    scheduler: Optional[str] = None
-    workers: int = 2
+    paths: int = integer(20_000, 1, 1_000_000_000)
+    seed: int = integer(20251219, 0, 2**63 - 1)
+    horizon_months: int = integer(24, 1, 120, unit="months")
+    step: Step = Step.weekly
+    block_size: int = integer(256, 1, 1 << 20)
+    chunk_paths: int = integer(16_384, 1, 1 << 26)
+    threads: int = integer(0, 0, 4096)
+    sample_paths: int = integer(50, 0, 10_000)
+    scheduler: Optional[str] = field(default=None, metadata={
+        "pattern": SCHEDULER_PATTERN,
+        "allowed": "null, local, or a Dask scheduler address such as tcp://host:8786"})
+    workers: int = integer(2, 1, 4096)
 
 
 @dataclass
 class OutputConfig:
-    quantiles: List[float] = field(
-        default_factory=lambda: [0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99])
-    large_unwind_weekly: float = 50.0
-    exceedance_thresholds: List[float] = field(default_factory=lambda: [500.0, 1000.0])
-    format: str = "netcdf"
+    quantiles: List[float] = numbers(
+        lambda: [0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99], 0.0, 1.0,
+        low_open=True, high_open=True)
+    large_unwind_weekly: float = num(50.0, 0.0, 10_000.0, low_open=True, unit="USD bn")
+    exceedance_thresholds: List[float] = numbers(lambda: [500.0, 1000.0], 0.0, 100_000.0,
+                                                 low_open=True, unit="USD bn")
+    format: OutputFormat = OutputFormat.netcdf
     plots: bool = True
     progress: bool = True
+
+
+@dataclass
+class DataConfig:
+    """Market data (FRED-layout CSV files) for snapshots from data, calibration and backtests."""
+
+    dir: Optional[str] = None   # null: the local cache filled by `python -m sim.fetch`
+    url: str = "https://fred.stlouisfed.org/graph/fredgraph.csv?id={series}"
+
+
+@dataclass
+class RallyEventConfig:
+    """A crash event: the largest yen rally within ``horizon`` months above ``threshold`` %."""
+
+    horizon: int = integer(MISSING, 1, 120, unit="months")
+    threshold: float = num(MISSING, 0.0, 100.0, low_open=True, unit="%")
+
+
+@dataclass
+class BacktestConfig:
+    """Rolling-origin backtest (sim.backtest; docs/model.md, section 17)."""
+
+    name: str = "default"
+    start: str = "2003-01-01"   # first origin month
+    end: str = "2024-12-31"     # last origin month
+    step_months: int = integer(1, 1, 120, unit="months")   # months between origins
+    horizons: List[int] = numbers(lambda: [1, 3, 12], 1, 120, unit="months")
+    window_weeks: int = integer(520, 52, 5200, unit="weeks")   # history behind GARCH, bootstrap
+    block_weeks: int = integer(8, 1, 520, unit="weeks")   # mean block of the stationary bootstrap
+    rally_events: List[RallyEventConfig] = field(default_factory=lambda: [
+        RallyEventConfig(1, 5.0), RallyEventConfig(3, 10.0)])
+    pit_bins: int = integer(10, 2, 100)
 
 
 @dataclass
@@ -272,6 +483,8 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    backtest: BacktestConfig = field(default_factory=BacktestConfig)
 
 
 def register_configs() -> None:
@@ -282,3 +495,4 @@ def register_configs() -> None:
     cs.store(group="model", name="model_schema", node=ModelConfig)
     cs.store(group="sampler", name="sampler_schema", node=SamplerConfig)
     cs.store(group="output", name="output_schema", node=OutputConfig)
+    cs.store(group="backtest", name="backtest_schema", node=BacktestConfig)

@@ -13,7 +13,6 @@ exit code   meaning
 """
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import sys
@@ -120,11 +119,3 @@ def run_command(main: Callable[[list[str] | None], int | None], argv: Sequence[s
         prefix = "" if code == EXIT_INTERRUPTED else "error: "
         print(f"{prefix}{message}", file=sys.stderr)
         return code
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse with a one-line error (exit 2) that points at ``--help``."""
-
-    def error(self, message: str) -> NoReturn:
-        print(f"error: {self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
-        sys.exit(EXIT_USER)

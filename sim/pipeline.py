@@ -15,7 +15,7 @@ from sim.results import MemorySink, ZarrSink, open_results, write_netcdf
 from sim.io import atomic_write_text
 from sim.summary import (RunContext, format_observations, format_summary, key_statistics,
                          observation_rows, write_tables)
-from sim.validate import validate
+from sim.validate import ConfigError, validate
 
 RESULTS_FILE = "results.nc"
 ZARR_STORE = "results.zarr"
@@ -61,13 +61,30 @@ def dask_client(cfg: Config):
                                silence_logs=logging.ERROR)  # not its ~30 INFO lines
         client = Client(cluster)
     else:
-        cluster, client = None, Client(scheduler)
+        cluster, client = None, connect_scheduler(scheduler)
     try:
         yield client
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+#: Seconds to wait for a Dask scheduler named by ``sampler.scheduler`` before giving up.
+SCHEDULER_TIMEOUT = 10.0
+
+
+def connect_scheduler(address: str):
+    """A client of the running Dask scheduler at ``address``, or ConfigError if none answers."""
+    from dask.distributed import Client
+
+    try:
+        return Client(address, timeout=f"{SCHEDULER_TIMEOUT}s")
+    except (OSError, ValueError, TypeError) as err:
+        reason = (f"none answered within {SCHEDULER_TIMEOUT:g} s" if isinstance(err, OSError)
+                  else f"not an address: {err}")
+        raise ConfigError("sampler.scheduler", address,
+                          f"the address of a running Dask scheduler ({reason})") from None
 
 
 def simulate(cfg: Config, command: str = "python -m sim", progress: bool | None = None,

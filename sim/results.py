@@ -161,7 +161,7 @@ def run_attrs(cfg: Config, result, command: str) -> dict:
         "snapshot_date": cfg.snapshot.date,
         "seed": int(cfg.sampler.seed),
         "paths": int(cfg.sampler.paths),
-        "step": cfg.sampler.step,
+        "step": str(cfg.sampler.step),
         "horizon_months": int(cfg.sampler.horizon_months),
         "kernel_seconds": float(result.elapsed),
         "startup_seconds": float(result.startup),

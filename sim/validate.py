@@ -1,23 +1,41 @@
-"""Semantic checks of a typed config, beyond what the Hydra schemas can express.
+"""Checks of a typed config beyond what the Hydra schemas can express.
+
+Hydra and OmegaConf refuse unknown keys, wrong types and words outside the Enums of
+:mod:`sim.config`.  Here :func:`check_ranges` walks the config tree once and checks every
+number against the range declared beside its field (NaN, infinity and absurd sizes included),
+and :func:`validate` adds the checks that tie keys together: priors against their central
+value, dates against the snapshot and the horizon, correlation matrices, policy thresholds.
 
 Each failure raises :class:`ConfigError` naming the key, the value and what is allowed; the
 command line prints that single line and exits with status 2.
 """
 from __future__ import annotations
 
+import argparse
+import functools
+import math
+import re
+import typing
+from dataclasses import fields, is_dataclass
+
 import numpy as np
 
-from sim.calendar import parse_date
-from sim.config import (EVENT_KINDS, FACTORS, FORMATS, OBSERVABLES, PRIOR_KINDS, SIGNALS, STEPS, Config,
-                        PriorConfig)
+from sim.calendar import parse_date, time_grid
+from sim.config import FACTORS, Config, PriorConfig, PriorKind, Range
 
 
 class ConfigError(ValueError):
     """A user's mistake in a config: which key, which value, what is allowed."""
 
-    def __init__(self, key: str, value, allowed: str):
+    def __init__(self, key: str, value, allowed: str, message: str | None = None):
         self.key, self.value, self.allowed = key, value, allowed
-        super().__init__(f"{key}={value!r}: {allowed}")
+        super().__init__(message or f"{key}={_show(value)}: {allowed}")
+
+
+def _show(value) -> str:
+    if isinstance(value, str) and type(value) is not str:
+        value = str(value)  # an Enum member: its value, as the user wrote it
+    return repr(value)
 
 
 def _check(cond: bool, key: str, value, allowed: str) -> None:
@@ -25,33 +43,107 @@ def _check(cond: bool, key: str, value, allowed: str) -> None:
         raise ConfigError(key, value, allowed)
 
 
-def _nonneg(key: str, value: float) -> None:
-    _check(np.isfinite(value) and value >= 0, key, value, "must be a finite number >= 0")
+# --- the generic walk over declared ranges ---------------------------------------------------
+
+NUMERIC = (int, float)
 
 
-def _positive(key: str, value: float) -> None:
-    _check(np.isfinite(value) and value > 0, key, value, "must be a finite number > 0")
+@functools.lru_cache(maxsize=None)
+def _hints(cls) -> dict:
+    return typing.get_type_hints(cls)
 
 
-def _unit(key: str, value: float) -> None:
-    _check(np.isfinite(value) and 0 <= value <= 1, key, value, "must lie in [0, 1]")
+def _is_numeric(tp) -> bool:
+    """Whether a field of type ``tp`` holds numbers (int, float, optional or a list of them)."""
+    if tp in NUMERIC:
+        return True
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin is typing.Union:
+        return any(_is_numeric(a) for a in args if a is not type(None))
+    if origin in (list, typing.List):
+        return bool(args) and args[0] in NUMERIC
+    return False
 
 
-def check_prior(key: str, prior: PriorConfig, central: float, central_key: str) -> None:
-    """Check the prior at ``key`` whose central value is ``central`` (config key ``central_key``)."""
-    _check(prior.dist in PRIOR_KINDS, f"{key}.dist", prior.dist, f"one of {', '.join(PRIOR_KINDS)}")
-    if prior.dist in ("uniform", "triangular"):
+def _allowed(rng: Range, unit: str) -> str:
+    return rng.describe() + (f" ({unit})" if unit else "")
+
+
+def _check_number(key: str, value, rng: Range, unit: str = "") -> None:
+    if value is None:
+        return
+    if isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            _check_number(f"{key}[{i}]", v, rng, unit)
+        return
+    _check(rng.contains(value), key, value, _allowed(rng, unit))
+
+
+def check_ranges(obj, prefix: str = "") -> None:
+    """Check every number in the dataclass tree ``obj`` against the range declared beside it.
+
+    A numeric field without a declared range is a programming error (TypeError), so a new key
+    cannot be added to the schemas without its check.
+    """
+    hints = _hints(type(obj))
+    for f in fields(obj):
+        key = f"{prefix}.{f.name}" if prefix else f.name
+        value = getattr(obj, f.name)
+        meta = f.metadata
+        if "range" in meta:
+            _check_number(key, value, meta["range"], meta.get("unit", ""))
+        elif "range_by" in meta:
+            by, table = meta["range_by"]
+            _check_number(key, value, table[getattr(obj, by)],
+                          f"for {by} {getattr(obj, by)}")
+        elif "pattern" in meta:
+            _check(value is None or re.fullmatch(meta["pattern"], str(value)) is not None,
+                   key, value, meta["allowed"])
+        elif "prior_of" in meta:
+            check_ranges(value, key)
+            central = next(g for g in fields(obj) if g.name == meta["prior_of"])
+            check_prior(key, value, getattr(obj, central.name), f"{prefix}.{central.name}"
+                        if prefix else central.name, central.metadata["range"])
+        elif is_dataclass(value):
+            check_ranges(value, key)
+        elif isinstance(value, dict):
+            for name, item in value.items():
+                if is_dataclass(item):
+                    check_ranges(item, f"{key}.{name}")
+        elif isinstance(value, list) and value and is_dataclass(value[0]):
+            for i, item in enumerate(value):
+                check_ranges(item, f"{key}[{i}]")
+        elif _is_numeric(hints[f.name]):
+            raise TypeError(f"{type(obj).__name__}.{f.name} declares no range "
+                            "(use sim.config.num or integer)")
+
+
+def check_prior(key: str, prior: PriorConfig, central: float, central_key: str,
+                domain: Range) -> None:
+    """Check the prior at ``key`` against its central value and the central field's range."""
+    kind = prior.dist
+    if kind in (PriorKind.uniform, PriorKind.triangular):
         _check(prior.low is not None and prior.high is not None and prior.low < prior.high,
                f"{key}.low/high", (prior.low, prior.high), "low < high, both set")
-    if prior.dist == "triangular":
+        for end in ("low", "high"):
+            value = getattr(prior, end)
+            _check(domain.contains(value), f"{key}.{end}", value,
+                   f"inside the range of {central_key}: {domain.describe()}")
+    if kind == PriorKind.triangular:
         _check(prior.low <= central <= prior.high, central_key, central,
                f"the central value (mode) of a triangular prior must lie in [{prior.low}, {prior.high}]"
                f" (or set {key}.dist=fixed)")
-    if prior.dist in ("normal", "lognormal"):
-        _check(prior.sd is not None and prior.sd >= 0, f"{key}.sd", prior.sd, "must be set and >= 0")
-    if prior.dist == "lognormal":
+    if kind == PriorKind.normal:
+        half = (domain.high - domain.low) / 2
+        _check(prior.sd is not None and 0 <= prior.sd <= half, f"{key}.sd", prior.sd,
+               f"set, >= 0 and at most half the width of the range of {central_key} ({half:g})")
+    if kind == PriorKind.lognormal:
+        _check(prior.sd is not None and 0 <= prior.sd <= 3, f"{key}.sd", prior.sd,
+               "set, in [0, 3] (the standard deviation of the logarithm)")
         _check(central >= 0, central_key, central, "a lognormal prior needs a central value (median) >= 0")
 
+
+# --- correlation matrices --------------------------------------------------------------------
 
 def as_matrix(key: str, matrix) -> np.ndarray:
     """``matrix`` as a float array, or ConfigError if its entries are not numbers."""
@@ -78,24 +170,16 @@ def check_correlation(key: str, matrix) -> np.ndarray:
     return arr
 
 
+# --- the whole config ------------------------------------------------------------------------
+
 def validate(cfg: Config) -> None:
     """Raise ConfigError for the first problem found in ``cfg``."""
-    s, m = cfg.sampler, cfg.model
-    _check(s.paths >= 1, "sampler.paths", s.paths, "an integer >= 1")
-    _check(s.horizon_months >= 1, "sampler.horizon_months", s.horizon_months, "an integer >= 1")
-    _check(s.step in STEPS, "sampler.step", s.step, f"one of {', '.join(STEPS)}")
-    _check(s.block_size >= 1, "sampler.block_size", s.block_size, "an integer >= 1")
-    _check(s.chunk_paths >= 1, "sampler.chunk_paths", s.chunk_paths, "an integer >= 1")
-    _check(s.threads >= 0, "sampler.threads", s.threads, "an integer >= 0 (0 = all cores)")
-    _check(s.sample_paths >= 0, "sampler.sample_paths", s.sample_paths, "an integer >= 0")
-    _check(s.seed >= 0, "sampler.seed", s.seed, "an integer >= 0")
-    _check(s.workers >= 1, "sampler.workers", s.workers, "an integer >= 1")
-    _check(cfg.output.format in FORMATS, "output.format", cfg.output.format,
-           f"one of {', '.join(FORMATS)}")
+    check_ranges(cfg)
+    q = list(cfg.output.quantiles)
+    _check(len(q) >= 1 and all(a < b for a, b in zip(q, q[1:])), "output.quantiles", q,
+           "at least one level, in increasing order without repeats")
 
     snap = cfg.snapshot
-    for key in ("usdjpy", "fx_vol"):
-        _positive(f"snapshot.{key}", getattr(snap, key))
     start = parse_date(snap.date, "snapshot.date")
     for key in ("boj_last_move", "fed_last_move"):
         day = parse_date(getattr(snap, key), f"snapshot.{key}")
@@ -106,82 +190,108 @@ def validate(cfg: Config) -> None:
         _check(all(a < b for a, b in zip(days, days[1:])), f"snapshot.{key}", list(getattr(snap, key)),
                "dates in increasing order")
 
-    for name, ou in (("jp_inflation", m.macro.jp_inflation), ("jp_activity", m.macro.jp_activity),
-                     ("us_inflation", m.macro.us_inflation), ("us_activity", m.macro.us_activity)):
-        _nonneg(f"model.macro.{name}.speed", ou.speed)
-        _nonneg(f"model.macro.{name}.vol", ou.vol)
-    for name in ("jgb_term_premium", "ust_term_premium"):
-        ou = getattr(m.yields, name)
-        _nonneg(f"model.yields.{name}.speed", ou.speed)
-        _nonneg(f"model.yields.{name}.vol", ou.vol)
-    _positive("model.yields.expectations_speed", m.yields.expectations_speed)
-    _nonneg("model.yields.fiscal_jump_intensity", m.yields.fiscal_jump_intensity)
-
     for bank in ("boj", "fed"):
-        b = getattr(m.policy, bank)
+        b = getattr(cfg.model.policy, bank)
         key = f"model.policy.{bank}"
-        check_prior(f"{key}.neutral_prior", b.neutral_prior, b.neutral, f"{key}.neutral")
-        _nonneg(f"{key}.decision_noise", b.decision_noise)
-        _nonneg(f"{key}.min_spacing_months", b.min_spacing_months)
-        _positive(f"{key}.fx_reference", b.fx_reference)
-        _check(0 <= b.threshold_25 <= b.threshold_50, f"{key}.threshold_25", b.threshold_25,
-               "0 <= threshold_25 <= threshold_50")
-        _check(b.max_move in (0.0, 0.25, 0.5), f"{key}.max_move", b.max_move, "0, 0.25 or 0.5")
-        _check(round(b.lower_bound * 8) == b.lower_bound * 8, f"{key}.lower_bound", b.lower_bound,
-               "a multiple of 0.125 (policy rates live on the 25bp grid or its midpoints)")
+        _check(b.threshold_25 <= b.threshold_50, f"{key}.threshold_25", b.threshold_25,
+               f"0 <= threshold_25 <= threshold_50 ({b.threshold_50})")
 
-    fx = m.fx
-    for key in ("calm_vol", "stress_vol", "calm_to_stress", "stress_to_calm", "crash_intensity",
-                "crash_mean_size"):
-        _nonneg(f"model.fx.{key}", getattr(fx, key))
-    _positive("model.fx.stress_trigger", fx.stress_trigger)
-    _positive("model.fx.crowding_reference", fx.crowding_reference)
-    _positive("model.fx.vol_halflife_weeks", fx.vol_halflife_weeks)
-    _nonneg("model.impact.price_impact", m.impact.price_impact)
-    check_prior("model.impact.price_impact_prior", m.impact.price_impact_prior,
-                m.impact.price_impact, "model.impact.price_impact")
-    _unit("model.impact.permanent_share", m.impact.permanent_share)
-    _positive("model.impact.linear_limit", m.impact.linear_limit)
-    _positive("model.impact.transient_halflife_weeks", m.impact.transient_halflife_weeks)
-    _unit("model.intervention.probability", m.intervention.probability)
-    _nonneg("model.intervention.size", m.intervention.size)
-    _nonneg("model.intervention.min_spacing_weeks", m.intervention.min_spacing_weeks)
-    _check(m.feedback.max_iter >= 1, "model.feedback.max_iter", m.feedback.max_iter, "an integer >= 1")
-    _positive("model.feedback.tol", m.feedback.tol)
+    corr = cfg.model.correlation
+    for name in ("calm", "stress"):
+        matrix = getattr(corr, name)
+        if matrix is not None and not corr.repair:  # with repair, sim.inputs repairs and reports
+            check_correlation(f"model.correlation.{name}", matrix)
 
     enabled = [n for n, c in cfg.investors.items() if c.enabled]
     _check(len(enabled) >= 1, "investors", sorted(cfg.investors), "at least one enabled class")
     for name, c in cfg.investors.items():
         key = f"investors.{name}"
-        _check(c.signal in SIGNALS, f"{key}.signal", c.signal, f"one of {', '.join(SIGNALS)}")
-        _nonneg(f"{key}.holdings", c.holdings)
-        check_prior(f"{key}.holdings_prior", c.holdings_prior, c.holdings, f"{key}.holdings")
-        for field in ("hedge_ratio", "max_hedge_ratio", "hedge_share", "repatriation_share",
-                      "bond_share"):
-            _unit(f"{key}.{field}", getattr(c, field))
-        check_prior(f"{key}.repatriation_prior", c.repatriation_prior, c.repatriation_share,
-                    f"{key}.repatriation_share")
         _check(c.max_hedge_ratio >= c.hedge_ratio or c.hedge_share == 0, f"{key}.max_hedge_ratio",
                c.max_hedge_ratio, f"at least hedge_ratio ({c.hedge_ratio}) when hedge_share > 0")
-        _positive(f"{key}.threshold_width", c.threshold_width)
-        _nonneg(f"{key}.reentry_gap", c.reentry_gap)
-        _positive(f"{key}.adjustment_weeks", c.adjustment_weeks)
-        _positive(f"{key}.basis_weeks", c.basis_weeks)
         if c.signal == "allocation_drift":
             _check(0 < c.foreign_weight < 1, f"{key}.foreign_weight", c.foreign_weight, "in (0, 1)")
             _check(0 < c.target_weight < 1, f"{key}.target_weight", c.target_weight, "in (0, 1)")
 
-    for i, ob in enumerate(cfg.scenario.observations):
-        key = f"scenario.observations[{i}]"
-        _check(ob.variable in OBSERVABLES, f"{key}.variable", ob.variable, f"one of {', '.join(OBSERVABLES)}")
-        _check(parse_date(ob.date, f"{key}.date") >= start, f"{key}.date", ob.date,
-               f"a date on or after the snapshot date {snap.date}")
-        _check(np.isfinite(ob.value), f"{key}.value", ob.value, "a finite number")
+    # Scripted events and observations must fall on the simulated grid (after the snapshot,
+    # no later than the horizon's last date).
+    dates = time_grid(start, cfg.sampler.horizon_months, cfg.sampler.step)
+    end = dates[-1]
+    for group, after in (("events", "after"), ("observations", "on or after")):
+        for i, item in enumerate(getattr(cfg.scenario, group)):
+            key = f"scenario.{group}[{i}].date"
+            day = parse_date(item.date, key)
+            first = day >= start if group == "observations" else day > start
+            _check(first and day <= end, key, item.date,
+                   f"a date {after} the snapshot ({start}) and no later than the horizon ({end})")
 
-    for i, ev in enumerate(cfg.scenario.events):
-        key = f"scenario.events[{i}]"
-        _check(ev.kind in EVENT_KINDS, f"{key}.kind", ev.kind, f"one of {', '.join(EVENT_KINDS)}")
-        _unit(f"{key}.probability", ev.probability)
-        if ev.kind.endswith("_decision") or ev.kind.endswith("_probability"):
-            _check(round(ev.value * 4) == ev.value * 4, f"{key}.value", ev.value,
-                   "a multiple of 0.25 (pp)")
+
+# --- the analysis commands' own arguments ----------------------------------------------------
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with its mistakes on one line of stderr (no usage block), exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
+
+
+def check_arg(flag: str, value, rng: Range, unit: str = "") -> None:
+    """Refuse a command-line number outside ``rng`` (NaN and infinity included)."""
+    _check_number(flag, value, rng, unit)
+
+
+def numeric_key(cfg: Config, key: str, flag: str) -> tuple[type, Range, str]:
+    """The type (int or float), declared range and unit of the scalar numeric config ``key``.
+
+    The analysis commands vary one key at a time; anything else (an unknown key, a group, a
+    list, a word or a switch) is refused with the keys that exist at the level that failed.
+    """
+    node, where = cfg, "the config"
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        if isinstance(node, dict):
+            _check(part in node, flag, key, f"{where} has no entry {part!r}; it has {', '.join(node)}")
+            node, where = node[part], ".".join(parts[:i + 1])
+            continue
+        if not is_dataclass(node):
+            break
+        names = {f.name: f for f in fields(node)}
+        _check(part in names, flag, key, f"{where} has no key {part!r}; its keys are {', '.join(names)}")
+        f = names[part]
+        if last:
+            tp = _hints(type(node))[part]
+            optional = typing.get_origin(tp) is typing.Union
+            base = [a for a in typing.get_args(tp) if a is not type(None)] if optional else [tp]
+            _check("range" in f.metadata and base[0] in NUMERIC, flag, key,
+                   "a numeric config key (a number, not a group, a list, a word or a switch)")
+            return base[0], f.metadata["range"], f.metadata.get("unit", "")
+        node, where = getattr(node, part), ".".join(parts[:i + 1])
+    raise ConfigError(flag, key, "a numeric config key such as model.fx.calm_vol")
+
+
+def key_value(tp: type, value: float, flag: str):
+    """``value`` as the key's type: an int key takes whole numbers only."""
+    if tp is int:
+        _check(math.isfinite(value) and value == int(value), flag, value,
+               "a whole number (the key is an integer)")
+        return int(value)
+    return float(value)
+
+
+def check_scheduler_reachable(address: str | None, timeout: float = 5.0) -> None:
+    """Refuse a ``tcp://host:port`` scheduler address where nothing listens (a quick socket
+    probe, before any run folder exists; the Dask client checks again when it connects)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    if not address or not address.startswith("tcp://"):
+        return
+    parts = urlsplit(address)
+    try:
+        port = parts.port or 8786
+        with socket.create_connection((parts.hostname, port), timeout=timeout):
+            pass
+    except (OSError, ValueError) as err:
+        raise ConfigError("sampler.scheduler", address,
+                          f"the address of a running Dask scheduler ({type(err).__name__}: "
+                          f"{getattr(err, 'strerror', None) or err})") from None

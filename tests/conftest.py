@@ -1,10 +1,15 @@
 """Fixtures shared by the test modules; plain helpers live in tests/helpers.py."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from sim.engine import run
-from tests.helpers import small
+from tests.helpers import SHARED_DATA, small
+
+# Snapshots from data default to the shared files in tests (and in their subprocesses).
+os.environ.setdefault("CARRYSIM_DATA", str(SHARED_DATA))
 
 
 @pytest.fixture(scope="session")

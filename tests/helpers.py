@@ -5,7 +5,12 @@ this works under both ``pytest`` and ``python -m pytest``).
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from sim.compose import load_config
+
+#: The shared FRED files beside the repository (CI checks out ``shared/`` beside the clone).
+SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 #: Switches that turn the model into its linear-Gaussian skeleton: no policy decisions,
 #: no parameter uncertainty, no flows' effect on prices or yields, no jumps, calm regime only.

@@ -90,7 +90,7 @@ def test_sweep_reports_failed_runs_and_keeps_the_others(tmp_path):
     out = _sim(tmp_path, "model.impact.permanent_share=0.2,1.5,0.4")
     assert out.returncode == 1
     assert "1 run(s) of the sweep failed" in out.stderr
-    assert "model.impact.permanent_share=1.5: must lie in [0, 1]" in out.stderr
+    assert "model.impact.permanent_share=1.5: a finite number in [0, 1]" in out.stderr
     runs = sorted(p.name for p in tmp_path.iterdir() if p.is_dir() and not p.name.startswith("."))
     assert len(runs) == 3
     assert sum((tmp_path / r / "results.nc").exists() for r in runs) == 2

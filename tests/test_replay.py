@@ -2,6 +2,8 @@
 simulated distributions; bad observations are refused with a one-line message."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from sim.pipeline import simulate
@@ -26,10 +28,13 @@ def test_december_2025_replay_places_its_observations():
 
 @pytest.mark.parametrize("override, message", [
     ("+scenario.observations=[{date: '2026-01-09', variable: yen, value: 150.0}]",
-     "scenario.observations[0].variable='yen': one of boj_rate"),
+     "Invalid value 'yen', expected one of [boj_rate, fed_rate, jgb10, ust10, spread, usdjpy]"),
     ("+scenario.observations=[{date: '2025-01-09', variable: usdjpy, value: 150.0}]",
-     "scenario.observations[0].date='2025-01-09': a date on or after the snapshot date"),
+     "scenario.observations[0].date='2025-01-09': a date on or after the snapshot (2025-12-19)"),
+    ("+scenario.observations=[{date: '2026-03-09', variable: usdjpy, value: 150.0}]",
+     "scenario.observations[0].date='2026-03-09': a date on or after the snapshot (2025-12-19) and "
+     "no later than the horizon (2026-01-16)"),
 ])
 def test_bad_observations_are_refused(override, message):
-    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
-        validate(small([override]))
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        validate(small([override], months=1))

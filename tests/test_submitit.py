@@ -63,7 +63,7 @@ def test_failed_job_of_a_submitit_sweep_is_reported_and_the_others_compared(tmp_
     out = _sweep(sweep, "hydra/launcher=submitit_local", "model.impact.permanent_share=0.2,1.5")
     assert out.returncode == 1, out.stderr[-2000:]
     assert "1 run(s) of the sweep failed" in out.stderr
-    assert "model.impact.permanent_share=1.5: must lie in [0, 1]" in out.stderr
+    assert "model.impact.permanent_share=1.5: a finite number in [0, 1]" in out.stderr
     assert "Traceback" not in out.stderr
     good, bad = _runs(sweep)
     assert (good / "results.nc").is_file() and not (good / "FAILED").exists()

@@ -1,0 +1,591 @@
+"""Rolling-origin backtest: the model's predictive distributions against what happened and
+against three benchmarks (docs/model.md, section 17).
+
+``python -m sim.backtest [overrides]`` (``backtest=quick`` for a few origins).  At each origin
+(the last Friday of every ``backtest.step_months``-th month from ``backtest.start`` to
+``backtest.end``) the snapshot is rebuilt from the data as known on that day
+(:mod:`sim.datasnapshot`) and the model is run with the same seed at every origin (common
+random numbers).  The benchmarks of :mod:`sim.benchmarks` are fitted on data before the
+origin only.  Every forecast is an ensemble of paths on the weekly Friday grid from the origin;
+the outcome is read on the same grid from the data.  Scores come from :mod:`sim.scores`.
+
+Outputs, in the run's own folder: ``backtest.nc`` (dims origin, horizon, quantity,
+forecaster), ``backtest.md`` and ``backtest.csv`` (one row per quantity, horizon and sample),
+``pit_histograms.png`` and ``fan_against_reality.png``.
+"""
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from sim.calendar import add_months, parse_date
+from sim.config import Config
+from sim.datasnapshot import policy_rate, policy_rates_known, with_data_snapshot
+from sim.marketdata import DataError, MarketData, fridays, month_end
+from sim.validate import ConfigError
+
+def _stats():
+    """(sim.scores, sim.benchmarks), imported on first use: scoringrules compiles its kernels
+    when imported (several seconds), which a command stopping at a bad setting should not pay."""
+    from sim import benchmarks, scores
+
+    return scores, benchmarks
+
+
+#: Quantities scored: name -> (units, long name, model variable of the sample paths).
+QUANTITIES = {
+    "usdjpy_change": ("%", "Change of log USD/JPY from the origin (100 x log)", "usdjpy"),
+    "largest_rally": ("%", "Largest yen rally within the horizon (fall of USD/JPY from its "
+                           "running peak, weekly Friday closes)", "usdjpy"),
+    "fed_rate": ("% p.a.", "Fed policy rate (midpoint of target range)", "fed_rate"),
+    "boj_rate": ("% p.a.", "BoJ policy rate", "boj_rate"),
+    "ust10": ("% p.a.", "10y UST yield", "ust10"),
+    "jgb10": ("% p.a.", "10y JGB yield", "jgb10"),
+}
+FX_QUANTITIES = ("usdjpy_change", "largest_rally")
+RATE_QUANTITIES = ("fed_rate", "boj_rate", "ust10", "jgb10")
+FORECASTERS = ("model", "random_walk", "garch_t", "bootstrap")
+BENCHMARKS = FORECASTERS[1:]
+FORECASTER_NAMES = {
+    "model": "the model",
+    "random_walk": "random walk (trailing realised volatility); rates: no change + historical changes",
+    "garch_t": "GARCH(1,1) with Student-t innovations (arch), rolling window",
+    "bootstrap": "block bootstrap of past weekly changes",
+}
+#: Quantiles kept per forecast (for the fan plot and the tables).
+KEEP_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+PINBALL = (0.05, 0.95)
+BANDS = (0.5, 0.9)
+
+
+def origins(bt) -> np.ndarray:
+    """The last Friday of every ``step_months``-th month from ``start`` to ``end``."""
+    first = parse_date(bt.start, "backtest.start")
+    last = parse_date(bt.end, "backtest.end")
+    if last < first:
+        raise ConfigError("backtest.end", bt.end, f"a date on or after backtest.start ({bt.start})")
+    out = []
+    month = first.astype("datetime64[M]")
+    while month <= last.astype("datetime64[M]"):
+        end = month_end(month.astype("datetime64[D]"))
+        fri = fridays(end - np.timedelta64(6, "D"), end)[-1]
+        if first <= fri <= last or month == first.astype("datetime64[M]"):
+            out.append(fri)
+        month = month + bt.step_months
+    return np.array(out, dtype="datetime64[D]")
+
+
+def horizon_weeks(origin: np.datetime64, months: int) -> int:
+    """Weeks from ``origin`` to the Friday nearest ``months`` calendar months later."""
+    return int(round((add_months(origin, months) - origin).astype(int) / 7.0))
+
+
+def in_window(origin: np.datetime64, weeks: int, window) -> bool:
+    """Whether the forecast period (origin, origin + weeks] overlaps the calibration window."""
+    start = parse_date(window.start, "model.calibration_window.start")
+    end = parse_date(window.end, "model.calibration_window.end")
+    return bool(origin < end and origin + np.timedelta64(7 * weeks, "D") >= start)
+
+
+def check(cfg: Config) -> None:
+    """The whole config's checks (ranges of every key), then those tying backtest keys together."""
+    from sim.validate import validate
+
+    validate(cfg)
+    bt = cfg.backtest
+    if not bt.horizons:
+        raise ConfigError("backtest.horizons", list(bt.horizons), "a list of whole months >= 1")
+    if not 1 <= bt.block_weeks <= bt.window_weeks // 2:
+        raise ConfigError("backtest.block_weeks", bt.block_weeks,
+                          f"an integer from 1 to window_weeks / 2 ({bt.window_weeks // 2})")
+    for i, ev in enumerate(bt.rally_events):
+        if ev.horizon not in bt.horizons:
+            raise ConfigError(f"backtest.rally_events[{i}].horizon", ev.horizon,
+                              f"one of the horizons {list(bt.horizons)}")
+    parse_date(cfg.model.calibration_window.start, "model.calibration_window.start")
+    parse_date(cfg.model.calibration_window.end, "model.calibration_window.end")
+
+
+# ---------------------------------------------------------------------------------------------
+# Outcomes and histories from the data
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class Outcome:
+    """What happened after an origin, on the forecasts' weekly grid."""
+
+    log_fx: np.ndarray           # ln USD/JPY at the origin and each Friday after it
+    levels: dict                 # quantity -> value at each horizon (NaN: not yet known)
+
+
+def realised(md: MarketData, origin: np.datetime64, weeks: list[int]) -> Outcome:
+    """Outcomes at each horizon (in weeks), NaN where the data end before it."""
+    S, B = _stats()
+    grid = origin + 7 * np.arange(max(weeks) + 1).astype("timedelta64[D]")
+    fx = md["DEXJPUS"]
+    closes = fx.as_of_many(grid)
+    closes[grid > fx.last] = np.nan
+    log_fx = np.log(closes)
+    levels = {q: np.full(len(weeks), np.nan) for q in QUANTITIES}
+    for i, k in enumerate(weeks):
+        day = grid[k]
+        if np.isfinite(log_fx[k]):
+            levels["usdjpy_change"][i] = 100.0 * (log_fx[k] - log_fx[0])
+            levels["largest_rally"][i] = float(S.largest_rally(log_fx[:k + 1]))
+        for name, fn in (("fed_rate", lambda d: policy_rate(md, "fed", d, hindsight=True)),
+                         ("boj_rate", lambda d: policy_rate(md, "boj", d, hindsight=True)),
+                         ("ust10", lambda d: md["DGS10"].value_at(d)),
+                         ("jgb10", lambda d: md["IRLTLT01JPM156N"].value_at(d))):
+            try:
+                levels[name][i] = fn(day)
+            except DataError:
+                pass
+    return Outcome(log_fx, levels)
+
+
+def weekly_fx_changes(md: MarketData, origin: np.datetime64, n: int) -> np.ndarray:
+    """The last ``n`` weekly (Friday-to-Friday) log changes of USD/JPY known on ``origin``."""
+    days = fridays(origin - np.timedelta64(7 * (n + 1), "D"), origin)
+    closes = md["DEXJPUS"].as_of_many(days)
+    r = np.diff(np.log(closes))
+    return r[np.isfinite(r)]
+
+
+def rate_history(md: MarketData, name: str, origin: np.datetime64, weeks: int) -> np.ndarray:
+    """Weekly (Friday) levels of a rate or yield as known on each Friday, over ``weeks`` weeks
+    before ``origin`` (point in time: every value was known on its Friday)."""
+    days = fridays(origin - np.timedelta64(7 * weeks, "D"), origin)
+    if name in ("ust10", "jgb10"):
+        series = md["DGS10" if name == "ust10" else "IRLTLT01JPM156N"]
+        return series.as_of_many(days)
+    return policy_rates_known(md, name[:3], days)
+
+
+# ---------------------------------------------------------------------------------------------
+# Forecast ensembles at one origin
+# ---------------------------------------------------------------------------------------------
+
+def model_ensembles(cfg: Config, md: MarketData, origin: np.datetime64, weeks: list[int]):
+    """The model's ensembles at each horizon: quantity -> (horizons, paths)."""
+    S, B = _stats()
+    from sim.pipeline import simulate
+
+    run_cfg = with_data_snapshot(cfg, md, str(origin))
+    ds, _ = simulate(run_cfg, command="python -m sim.backtest", progress=False)
+    times = ds["time"].values.astype("datetime64[D]")
+    if not np.all(times[:max(weeks) + 1] == origin + 7 * np.arange(max(weeks) + 1).astype("timedelta64[D]")):
+        raise RuntimeError("the model's time grid is not weekly from the origin")
+    log_fx = np.log(ds["sample_usdjpy"].values)
+    out = {}
+    out["usdjpy_change"] = np.stack([100.0 * (log_fx[:, k] - log_fx[:, 0]) for k in weeks])
+    out["largest_rally"] = np.stack([S.largest_rally(log_fx[:, :k + 1]) for k in weeks])
+    for name in RATE_QUANTITIES:
+        values = ds[f"sample_{name}"].values
+        out[name] = np.stack([values[:, k] for k in weeks])
+    return out, run_cfg.snapshot
+
+
+def benchmark_ensembles(cfg: Config, md: MarketData, origin: np.datetime64, weeks: list[int],
+                        start_levels: dict):
+    """Every benchmark's ensembles: forecaster -> quantity -> (horizons, paths)."""
+    S, B = _stats()
+    bt, n, seed = cfg.backtest, cfg.sampler.paths, cfg.sampler.seed
+    history = weekly_fx_changes(md, origin, bt.window_weeks)
+    n_weeks = max(weeks)
+    paths = {
+        "random_walk": B.random_walk(history, n_weeks, n, seed),
+        "garch_t": B.garch_t(history, n_weeks, n, seed, window=bt.window_weeks),
+        "bootstrap": B.block_bootstrap(history, n_weeks, n, seed, block=bt.block_weeks,
+                                       window=bt.window_weeks),
+    }
+    out = {}
+    rates = {}
+    for name in RATE_QUANTITIES:
+        levels = rate_history(md, name, origin, bt.window_weeks + n_weeks)
+        levels[-1] = start_levels[name]   # the level at the origin, exactly as the model starts
+        rates[name] = np.stack([B.historical_changes(levels, k, n, seed) for k in weeks])
+    for f, cum in paths.items():
+        cum = 100.0 * np.asarray(cum)
+        q = {"usdjpy_change": np.stack([cum[:, k - 1] for k in weeks]),
+             "largest_rally": np.stack([S.largest_rally(cum[:, :k] / 100.0, origin=0.0) for k in weeks])}
+        for name in RATE_QUANTITIES:
+            q[name] = rates[name] if f == "random_walk" else None
+        out[f] = q
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------------------------
+
+def run_backtest(cfg: Config, progress: bool = True) -> xr.Dataset:
+    """Forecasts, outcomes and scores at every origin, as one Dataset."""
+    check(cfg)
+    bt = cfg.backtest
+    cfg = copy.deepcopy(cfg)
+    cfg.sampler.horizon_months = max(bt.horizons)
+    cfg.sampler.sample_paths = cfg.sampler.paths
+    cfg.output.progress = False
+    md = MarketData(cfg.data.dir)
+    days = origins(bt)
+    S, B = _stats()
+    horizons = list(bt.horizons)
+    nq, nf, nh, no = len(QUANTITIES), len(FORECASTERS), len(horizons), len(days)
+    kq = len(KEEP_QUANTILES)
+    shape = (no, nh, nq, nf)
+    arrays = {k: np.full(shape, np.nan) for k in
+              ("pit", "crps", "pinball_05", "pinball_95", "hit_50", "hit_90", "mean")}
+    quant = np.full(shape + (kq,), np.nan)
+    observed = np.full((no, nh, nq), np.nan)
+    prob = np.full((no, nh, nf), np.nan)
+    in_sample = np.zeros((no, nh), dtype=bool)
+    thresholds = np.full(nh, np.nan)
+    for ev in bt.rally_events:
+        thresholds[horizons.index(ev.horizon)] = ev.threshold
+    start_fx = np.full(no, np.nan)
+    iterator = range(no)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=no, desc="backtest origins", unit="origin", file=sys.stderr)
+    began = time.perf_counter()
+    for o in iterator:
+        origin = days[o]
+        weeks = [horizon_weeks(origin, h) for h in horizons]
+        for j, k in enumerate(weeks):
+            in_sample[o, j] = in_window(origin, k, cfg.model.calibration_window)
+        outcome = realised(md, origin, weeks)
+        model, snap = model_ensembles(cfg, md, origin, weeks)
+        start_fx[o] = snap.usdjpy
+        start = {"fed_rate": snap.fed_rate, "boj_rate": snap.boj_rate, "ust10": snap.ust10,
+                 "jgb10": snap.jgb10}
+        ensembles = {"model": model, **benchmark_ensembles(cfg, md, origin, weeks, start)}
+        for qi, q in enumerate(QUANTITIES):
+            obs = outcome.levels[q]
+            observed[o, :, qi] = obs
+            for fi, f in enumerate(FORECASTERS):
+                ens = ensembles[f][q]
+                if ens is None:
+                    continue
+                quant[o, :, qi, fi] = np.quantile(ens, KEEP_QUANTILES, axis=-1).T
+                arrays["mean"][o, :, qi, fi] = ens.mean(axis=-1)
+                ok = np.isfinite(obs)
+                if not ok.any():
+                    continue
+                arrays["pit"][o, ok, qi, fi] = S.pit(obs[ok], ens[ok], seed=cfg.sampler.seed + o)
+                arrays["crps"][o, ok, qi, fi] = S.crps(obs[ok], ens[ok])
+                arrays["pinball_05"][o, ok, qi, fi] = S.quantile_loss(obs[ok], ens[ok], 0.05)
+                arrays["pinball_95"][o, ok, qi, fi] = S.quantile_loss(obs[ok], ens[ok], 0.95)
+                arrays["hit_50"][o, ok, qi, fi] = S.band_hits(obs[ok], ens[ok], 0.5)
+                arrays["hit_90"][o, ok, qi, fi] = S.band_hits(obs[ok], ens[ok], 0.9)
+                if q == "largest_rally":
+                    for j in range(nh):
+                        if np.isfinite(thresholds[j]):
+                            prob[o, j, fi] = S.event_probability(ens[j], thresholds[j])
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    elapsed = time.perf_counter() - began
+    rally = observed[:, :, list(QUANTITIES).index("largest_rally")]
+    event = np.where(np.isfinite(rally) & np.isfinite(thresholds), rally > thresholds, np.nan)
+    event = np.where(np.isfinite(rally), event, np.nan)
+    brier = np.where(np.isfinite(event)[..., None] & np.isfinite(prob),
+                     (prob - np.nan_to_num(event)[..., None]) ** 2, np.nan)
+    return _dataset(cfg, days, horizons, arrays, quant, observed, prob, event, brier, in_sample,
+                    thresholds, start_fx, md, elapsed)
+
+
+def _dataset(cfg, days, horizons, arrays, quant, observed, prob, event, brier, in_sample,
+             thresholds, start_fx, md, elapsed) -> xr.Dataset:
+    from sim.results import config_yaml, package_versions
+    import sim
+
+    dims = ("origin", "horizon", "quantity", "forecaster")
+    meta = {
+        "pit": ("1", "Probability integral transform of the outcome"),
+        "crps": ("quantity units", "Continuous ranked probability score (fair ensemble estimator)"),
+        "pinball_05": ("quantity units", "Pinball loss of the 5% quantile"),
+        "pinball_95": ("quantity units", "Pinball loss of the 95% quantile"),
+        "hit_50": ("1", "Outcome inside the central 50% band (1) or not (0)"),
+        "hit_90": ("1", "Outcome inside the central 90% band (1) or not (0)"),
+        "mean": ("quantity units", "Mean of the forecast ensemble"),
+    }
+    data = {k: xr.Variable(dims, v, {"units": meta[k][0], "long_name": meta[k][1]})
+            for k, v in arrays.items()}
+    data["forecast_quantiles"] = xr.Variable(
+        dims + ("probability",), quant,
+        {"units": "quantity units", "long_name": "Quantiles of the forecast ensemble"})
+    data["observed"] = xr.Variable(("origin", "horizon", "quantity"), observed,
+                                   {"units": "quantity units", "long_name": "Realised outcome"})
+    data["crash_probability"] = xr.Variable(
+        ("origin", "horizon", "forecaster"), prob,
+        {"units": "1", "long_name": "Forecast probability that the largest yen rally exceeds the "
+                                   "crash threshold of the horizon"})
+    data["crash_event"] = xr.Variable(("origin", "horizon"), event,
+                                      {"units": "1", "long_name": "Crash event happened (1) or not (0)"})
+    data["brier"] = xr.Variable(("origin", "horizon", "forecaster"), brier,
+                                {"units": "1", "long_name": "Brier score of the crash probability"})
+    data["in_sample"] = xr.Variable(("origin", "horizon"), in_sample.astype(np.int8),
+                                    {"units": "1", "long_name": "Forecast period overlaps the model's "
+                                                                "calibration window (1) or not (0)"})
+    data["crash_threshold"] = xr.Variable("horizon", thresholds,
+                                          {"units": "%", "long_name": "Crash threshold: largest yen rally above"})
+    data["usdjpy_origin"] = xr.Variable("origin", start_fx, {"units": "JPY per USD",
+                                                              "long_name": "USD/JPY at the origin"})
+    fx = md["DEXJPUS"]
+    week_days = fridays(days[0] - np.timedelta64(7, "D"),
+                        min(add_months(days[-1], max(horizons)) + 7, fx.last))
+    data["usdjpy_weekly"] = xr.Variable("week", fx.as_of_many(week_days),
+                                        {"units": "JPY per USD", "long_name": "USD/JPY, Friday closes"})
+    units = [QUANTITIES[q][0] for q in QUANTITIES]
+    coords = {
+        "origin": ("origin", days.astype("datetime64[ns]"), {"long_name": "Forecast origin (Friday)"}),
+        "horizon": ("horizon", np.array(horizons), {"units": "months", "long_name": "Horizon"}),
+        "quantity": ("quantity", np.array(list(QUANTITIES), dtype=object), {"long_name": "Quantity"}),
+        "quantity_units": ("quantity", np.array(units, dtype=object), {"long_name": "Units of the quantity"}),
+        "quantity_long_name": ("quantity", np.array([QUANTITIES[q][1] for q in QUANTITIES], dtype=object),
+                               {"long_name": "Description of the quantity"}),
+        "forecaster": ("forecaster", np.array(FORECASTERS, dtype=object), {"long_name": "Forecaster"}),
+        "probability": ("probability", np.array(KEEP_QUANTILES), {"units": "1", "long_name": "Quantile level"}),
+        "week": ("week", week_days.astype("datetime64[ns]"), {"long_name": "Friday"}),
+    }
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    attrs = {
+        "title": f"Backtest of the model against random walk, GARCH(1,1)-t and block bootstrap "
+                 f"({len(days)} origins)",
+        "source": f"yen-carry-sim {sim.__version__}",
+        "data_dir": str(md.dir),
+        "seed": int(cfg.sampler.seed),
+        "paths": int(cfg.sampler.paths),
+        "calibration_window": f"{cfg.model.calibration_window.start} to {cfg.model.calibration_window.end}",
+        "forecasters": "; ".join(f"{k}: {v}" for k, v in FORECASTER_NAMES.items()),
+        "seconds": float(elapsed),
+        "versions": package_versions(),
+        "config": config_yaml(cfg),
+        "history": f"{stamp}: python -m sim.backtest",
+    }
+    return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables
+# ---------------------------------------------------------------------------------------------
+
+SAMPLES = ("out-of-sample", "in-sample", "all")
+
+
+def _lags(horizon_months: int, step_months: int, n: int) -> int:
+    S, B = _stats()
+    steps = -(-int(horizon_months) // int(step_months))
+    return min(S.overlap_lags(steps), max(n - 2, 0))
+
+
+def _select(ds: xr.Dataset, sample: str, horizon) -> np.ndarray:
+    flag = ds["in_sample"].sel(horizon=horizon).values.astype(bool)
+    return {"out-of-sample": ~flag, "in-sample": flag, "all": np.ones_like(flag)}[sample]
+
+
+def summary_rows(ds: xr.Dataset) -> list[dict]:
+    """One row per sample, quantity and horizon: coverage of the model's bands with HAC
+    intervals, CRPS ratios to each benchmark with Diebold-Mariano p-values, pinball losses and,
+    for crash events, Brier scores with the number of events."""
+    S, B = _stats()
+    step = int(yaml_value(ds.attrs["config"], ("backtest", "step_months")) or 1)
+    rows = []
+    for sample in SAMPLES:
+        for q in ds["quantity"].values:
+            for h in ds["horizon"].values:
+                pick = _select(ds, sample, h)
+                sub = ds.sel(quantity=q, horizon=h).isel(origin=np.flatnonzero(pick))
+                crps = sub["crps"]
+                ok = np.isfinite(crps.sel(forecaster="model").values)
+                n = int(ok.sum())
+                row = {"sample": sample, "quantity": str(q), "horizon_months": int(h), "origins": n}
+                if n < 3:
+                    rows.append(row)
+                    continue
+                lags = _lags(h, step, n)
+                model = crps.sel(forecaster="model").values[ok]
+                for level in BANDS:
+                    hits = sub[f"hit_{int(level * 100)}"].sel(forecaster="model").values[ok]
+                    rate, lo, hi = S.coverage_interval(hits, lags)
+                    row[f"coverage_{int(level * 100)}"] = rate
+                    row[f"coverage_{int(level * 100)}_ci"] = f"{lo:.2f}-{hi:.2f}"
+                row["crps_model"] = float(model.mean())
+                for f in BENCHMARKS:
+                    other = crps.sel(forecaster=f).values[ok]
+                    if not np.all(np.isfinite(other)):
+                        continue
+                    _, _, p = S.diebold_mariano(model, other, lags)
+                    row[f"crps_ratio_{f}"] = float(model.mean() / other.mean())
+                    row[f"p_{f}"] = float(p)
+                for name in ("pinball_05", "pinball_95"):
+                    row[f"{name}_model"] = float(sub[name].sel(forecaster="model").values[ok].mean())
+                    rw = sub[name].sel(forecaster="random_walk").values[ok]
+                    if np.all(np.isfinite(rw)):
+                        row[f"{name}_random_walk"] = float(rw.mean())
+                if q == "largest_rally" and np.isfinite(float(ds["crash_threshold"].sel(horizon=h))):
+                    ev = sub["crash_event"].values
+                    good = np.isfinite(ev)
+                    row["crash_threshold"] = float(ds["crash_threshold"].sel(horizon=h))
+                    row["events"] = int(np.nansum(ev[good]))
+                    bm = sub["brier"].sel(forecaster="model").values[good]
+                    row["brier_model"] = float(bm.mean())
+                    for f in BENCHMARKS:
+                        bf = sub["brier"].sel(forecaster=f).values[good]
+                        row[f"brier_{f}"] = float(bf.mean())
+                        _, _, p = S.diebold_mariano(bm, bf, lags)
+                        row[f"brier_p_{f}"] = float(p)
+                rows.append(row)
+    return rows
+
+
+def yaml_value(text: str, keys: tuple):
+    import yaml
+
+    node = yaml.safe_load(text) or {}
+    for k in keys:
+        node = node.get(k, {}) if isinstance(node, dict) else {}
+    return node if node != {} else None
+
+
+def _fmt(x, digits=3) -> str:
+    if x is None or (isinstance(x, float) and not np.isfinite(x)):
+        return ""
+    return f"{x:.{digits}f}"
+
+
+def markdown_table(rows: list[dict], sample: str) -> str:
+    """The rows of one sample as a Markdown table."""
+    head = ("| quantity | h (m) | origins | cover 50% [95% CI] | cover 90% [95% CI] | CRPS model | "
+            "CRPS / RW (p) | CRPS / GARCH-t (p) | CRPS / bootstrap (p) | pinball 5% / 95% (model) |")
+    lines = [head, "|" + "---|" * 10]
+    for r in rows:
+        if r["sample"] != sample or r["origins"] < 3:
+            continue
+
+        def ratio(f):
+            if f"crps_ratio_{f}" not in r:
+                return "n/a"
+            return f"{r[f'crps_ratio_{f}']:.2f} ({r[f'p_{f}']:.3f})"
+        lines.append(
+            f"| {r['quantity']} | {r['horizon_months']} | {r['origins']} | "
+            f"{r['coverage_50']:.2f} [{r['coverage_50_ci']}] | {r['coverage_90']:.2f} [{r['coverage_90_ci']}] | "
+            f"{_fmt(r['crps_model'])} | {ratio('random_walk')} | {ratio('garch_t')} | {ratio('bootstrap')} | "
+            f"{_fmt(r['pinball_05_model'])} / {_fmt(r['pinball_95_model'])} |")
+    return "\n".join(lines)
+
+
+def brier_table(rows: list[dict]) -> str:
+    lines = ["| sample | event | origins | events | Brier model | Brier RW (p) | Brier GARCH-t (p) | "
+             "Brier bootstrap (p) |", "|" + "---|" * 8]
+    for r in rows:
+        if "brier_model" not in r:
+            continue
+        cells = " | ".join(f"{r[f'brier_{f}']:.4f} ({r[f'brier_p_{f}']:.3f})" for f in BENCHMARKS)
+        lines.append(f"| {r['sample']} | largest rally > {r['crash_threshold']:g}% within "
+                     f"{r['horizon_months']} m | {r['origins']} | {r['events']} | "
+                     f"{r['brier_model']:.4f} | {cells} |")
+    return "\n".join(lines)
+
+
+def report(ds: xr.Dataset, rows: list[dict]) -> str:
+    n = ds.sizes["origin"]
+    first, last = (str(ds["origin"].values[i])[:10] for i in (0, -1))
+    text = [
+        f"# Backtest: {n} origins from {first} to {last}",
+        "",
+        f"Model calibration window: {ds.attrs['calibration_window']}. A forecast is in-sample when "
+        "its period (origin, origin + horizon] overlaps the window; the headline is out-of-sample.",
+        f"{ds.attrs['paths']:,} paths per origin, seed {ds.attrs['seed']} at every origin (common "
+        "random numbers). CRPS / X below 1: the model beats benchmark X; p: Diebold-Mariano test of "
+        "equal mean CRPS with Newey-West (HAC) variance. Coverage intervals: Wilson at the HAC "
+        "effective sample size. Rates and yields are compared with one benchmark, no change plus "
+        "past changes over the horizon (column RW).",
+        "",
+    ]
+    for sample in SAMPLES:
+        text += [f"## {sample.capitalize()}", "", markdown_table(rows, sample), ""]
+    text += ["## Crash events (Brier score; lower is better)", "", brier_table(rows), ""]
+    text += [f"Run time: {ds.attrs['seconds']:.0f}s. Forecasters: {ds.attrs['forecasters']}."]
+    return "\n".join(text) + "\n"
+
+
+def write_outputs(ds: xr.Dataset, out_dir: Path, plots: bool = True) -> list[Path]:
+    """backtest.nc, backtest.md, backtest.csv and the figures, each written atomically."""
+    import pandas as pd
+
+    from sim.io import atomic_target, atomic_write_text
+    from sim.results import write_netcdf
+
+    out_dir = Path(out_dir)
+    rows = summary_rows(ds)
+    files = [write_netcdf(ds, out_dir / "backtest.nc")]
+    with atomic_target(out_dir / "backtest.csv") as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False, float_format="%.6g")
+    files.append(out_dir / "backtest.csv")
+    atomic_write_text(out_dir / "backtest.md", report(ds, rows))
+    files.append(out_dir / "backtest.md")
+    if plots:
+        from sim.backtest_plots import plot_fan, plot_pit
+
+        files.append(plot_pit(ds, out_dir / "pit_histograms.png"))
+        files.append(plot_fan(ds, out_dir / "fan_against_reality.png"))
+    return files
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+
+def _app(cfg) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    from sim.compose import to_config
+
+    out_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        config = to_config(cfg)
+        ds = run_backtest(config, progress=True)
+        files = write_outputs(ds, out_dir, plots=True)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)
+    rows = summary_rows(ds)
+    print(markdown_table(rows, "out-of-sample"))
+    print()
+    print(brier_table([r for r in rows if r["sample"] == "out-of-sample"]))
+    print(f"\n{ds.sizes['origin']} origins in {ds.attrs['seconds']:.0f}s. Results in {out_dir}: "
+          + ", ".join(p.name for p in files))
+
+
+def main() -> None:
+    import hydra
+
+    from sim.compose import CONFIG_DIR, check_overrides
+    from sim.config import register_configs
+
+    register_configs()
+    problem = check_overrides(sys.argv[1:], config_name="backtest")
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        sys.exit(2)
+    app = hydra.main(config_path=str(CONFIG_DIR), config_name="backtest", version_base="1.3")(_app)
+    try:
+        app()
+    except KeyboardInterrupt:
+        print("\ninterrupted: no backtest files were written", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
