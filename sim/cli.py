@@ -431,7 +431,10 @@ def dispatch(argv: list[str], prog: str, default_run: bool) -> int:
             return run_main(argv[1:], prog=f"{prog} run")
         module = importlib.import_module(SUBCOMMANDS[first].module)
         errors.PROG = f"{prog} {first}"
-        return _call_main(module.main, argv[1:], errors.PROG)
+        try:
+            return _call_main(module.main, argv[1:], errors.PROG)
+        finally:
+            errors.PROG = None
     if "=" in first or first.startswith("-"):  # overrides or Hydra flags: a run
         return run_main(argv, prog=prog)
     close = [n for n in SUBCOMMANDS if n.startswith(first[:3])]
