@@ -73,12 +73,15 @@ def origins(bt) -> np.ndarray:
         raise ConfigError("backtest.end", bt.end, f"a date on or after backtest.start ({bt.start})")
     out = []
     month = first.astype("datetime64[M]")
-    while month <= last.astype("datetime64[M]"):
+    while month <= last.astype("datetime64[M]"):  # the last Friday of each month in [first, last]
         end = month_end(month.astype("datetime64[D]"))
         fri = fridays(end - np.timedelta64(6, "D"), end)[-1]
-        if first <= fri <= last or month == first.astype("datetime64[M]"):
+        if first <= fri <= last:
             out.append(fri)
         month = month + bt.step_months
+    if not out:
+        raise ConfigError("backtest.start/end", (bt.start, bt.end),
+                          "a period holding at least one origin (the last Friday of a month)")
     return np.array(out, dtype="datetime64[D]")
 
 
@@ -420,6 +423,11 @@ def summary_rows(ds: xr.Dataset) -> list[dict]:
                     rate, lo, hi = S.coverage_interval(hits, lags)
                     row[f"coverage_{int(level * 100)}"] = rate
                     row[f"coverage_{int(level * 100)}_ci"] = f"{lo:.2f}-{hi:.2f}"
+                for f in BENCHMARKS:  # the benchmarks' coverage, for comparison (CSV only)
+                    for level in BANDS:
+                        hits = sub[f"hit_{int(level * 100)}"].sel(forecaster=f).values[ok]
+                        if np.all(np.isfinite(hits)):
+                            row[f"coverage_{int(level * 100)}_{f}"] = float(hits.mean())
                 row["crps_model"] = float(model.mean())
                 for f in BENCHMARKS:
                     other = crps.sel(forecaster=f).values[ok]

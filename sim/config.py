@@ -157,6 +157,16 @@ def numbers(default_factory, low=-math.inf, high=math.inf, *, low_open=False, hi
     return field(default_factory=default_factory, metadata={"range": rng, "unit": unit})
 
 
+def iso_date(default=MISSING):
+    """An ISO date (text such as ``2025-12-19``), checked by the same walk as the numbers."""
+    return field(default=default, metadata={"date": True})
+
+
+def iso_dates():
+    """A list of ISO dates."""
+    return field(default_factory=list, metadata={"date": True})
+
+
 def prior(central: str):
     """A prior field (PriorConfig) whose central value is the sibling field ``central``."""
     return field(default_factory=PriorConfig, metadata={"prior_of": central})
@@ -194,7 +204,7 @@ class SnapshotConfig:
 
     name: str = MISSING
     description: str = ""
-    date: str = MISSING
+    date: str = iso_date()
     boj_rate: float = num(**RATE)
     fed_rate: float = num(**RATE)
     jgb10: float = num(**RATE)
@@ -205,10 +215,10 @@ class SnapshotConfig:
     jp_activity_gap: float = num(0.0, -20.0, 20.0, unit="pp")
     us_activity_gap: float = num(0.0, -20.0, 20.0, unit="pp")
     fx_vol: float = num(10.0, 0.0, 100.0, low_open=True, unit="% p.a.")
-    boj_last_move: str = MISSING
-    fed_last_move: str = MISSING
-    boj_meetings: List[str] = field(default_factory=list)
-    fed_meetings: List[str] = field(default_factory=list)
+    boj_last_move: str = iso_date()
+    fed_last_move: str = iso_date()
+    boj_meetings: List[str] = iso_dates()
+    fed_meetings: List[str] = iso_dates()
     from_data: bool = False     # fill the market levels from data.dir as known on ``date``
 
 
@@ -237,7 +247,7 @@ OBSERVATION_RANGES = {
 class EventConfig:
     """A dated scenario event; see ``EventKind`` and docs/model.md for meanings."""
 
-    date: str = MISSING
+    date: str = iso_date()
     kind: EventKind = MISSING
     value: float = field(default=0.0, metadata={"range_by": ("kind", EVENT_VALUE_RANGES)})
     probability: float = num(1.0, **UNIT)
@@ -247,7 +257,7 @@ class EventConfig:
 class ObservationConfig:
     """A realised value to place in the simulated distribution of its date (replays)."""
 
-    date: str = MISSING
+    date: str = iso_date()
     variable: Observable = MISSING
     value: float = field(default=MISSING, metadata={"range_by": ("variable", OBSERVATION_RANGES)})
     source: str = ""
@@ -391,8 +401,8 @@ class CorrelationConfig:
 class WindowConfig:
     """Dates of the data a model version was calibrated to (ISO dates, inclusive)."""
 
-    start: str = MISSING
-    end: str = MISSING
+    start: str = iso_date()
+    end: str = iso_date()
 
 
 @dataclass
@@ -464,8 +474,8 @@ class BacktestConfig:
     """Rolling-origin backtest (sim.backtest; docs/model.md, section 17)."""
 
     name: str = "default"
-    start: str = "2003-01-01"   # first origin month
-    end: str = "2024-12-31"     # last origin month
+    start: str = iso_date("2003-01-01")   # first origin month
+    end: str = iso_date("2024-12-31")     # last origin month
     step_months: int = integer(1, 1, 120, unit="months")   # months between origins
     horizons: List[int] = numbers(lambda: [1, 3, 12], 1, 120, unit="months")
     window_weeks: int = integer(520, 52, 5200, unit="weeks")   # history behind GARCH, bootstrap

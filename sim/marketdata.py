@@ -46,8 +46,7 @@ class DataError(ConfigError):
     """A problem with the market data: which series, which date, what is available."""
 
     def __init__(self, message: str, key: str = "data.dir", value=None):
-        self.key, self.value, self.allowed = key, value, message
-        ValueError.__init__(self, message)
+        super().__init__(key, value, message, message=message)
 
 
 def default_data_dir() -> Path:

@@ -289,7 +289,7 @@ def plot_run(ds: xr.Dataset, out_dir: Path) -> list[Path]:
 
 def _variants(ds: xr.Dataset) -> list[tuple[str, xr.Dataset]]:
     if "variant" not in ds.dims:
-        return [(str(ds.attrs.get("scenario", "run")).replace("_", " "), ds)]
+        return [("this run", ds)]
     return [(str(v), ds.sel(variant=v)) for v in ds["variant"].values]
 
 
@@ -355,8 +355,8 @@ def plot_exceedance(ds: xr.Dataset, path: Path) -> Path:
         if level > hi_x:
             continue
         ax.axvline(level, color="0.25", linestyle=style, linewidth=1.0)
-        ax.annotate(text, (level, 1.0), xytext=(3, -12), textcoords="offset points", fontsize=8.5,
-                    color="0.25")
+        ax.annotate(text, (level, 1.0), xycoords=("data", "axes fraction"), xytext=(0, 2),
+                    textcoords="offset points", ha="center", va="bottom", fontsize=8.5, color="0.25")
     ax.set_yscale("log")
     ax.set_ylim(0.5 / n, 1.3)
     ax.yaxis.set_major_formatter(FuncFormatter(_log_percent))

@@ -96,6 +96,9 @@ def check_ranges(obj, prefix: str = "") -> None:
             by, table = meta["range_by"]
             _check_number(key, value, table[getattr(obj, by)],
                           f"for {by} {getattr(obj, by)}")
+        elif "date" in meta:
+            for i, text in enumerate(value if isinstance(value, list) else [value]):
+                parse_date(text, f"{key}[{i}]" if isinstance(value, list) else key)
         elif "pattern" in meta:
             _check(value is None or re.fullmatch(meta["pattern"], str(value)) is not None,
                    key, value, meta["allowed"])
@@ -195,6 +198,13 @@ def validate(cfg: Config) -> None:
         key = f"model.policy.{bank}"
         _check(b.threshold_25 <= b.threshold_50, f"{key}.threshold_25", b.threshold_25,
                f"0 <= threshold_25 <= threshold_50 ({b.threshold_50})")
+
+    window = getattr(cfg.model, "calibration_window", None)
+    if window is not None:
+        _check(parse_date(window.start, "model.calibration_window.start")
+               <= parse_date(window.end, "model.calibration_window.end"),
+               "model.calibration_window.end", window.end,
+               f"a date on or after model.calibration_window.start ({window.start})")
 
     corr = cfg.model.correlation
     for name in ("calm", "stress"):

@@ -140,10 +140,12 @@ def test_summary_rows_split_the_samples(small_backtest):
     ("backtest.end=2002-01-01", "backtest.end"),
     ("backtest.horizons=[0]", "backtest.horizons"),
     ("backtest.start=2003-02-30", "backtest.start"),
+    ("backtest.end=2011-12-31 backtest.start=2011-12-31", "backtest.start/end"),
+    ("backtest.rally_events=[{horizon:2,threshold:5}]", r"backtest.rally_events\[0\].horizon"),
 ])
 def test_bad_settings_name_the_key(override, key):
     with pytest.raises(ConfigError, match=key):
-        run_backtest(_cfg(override), progress=False)
+        run_backtest(_cfg(*override.split()), progress=False)
 
 
 def _cli(tmp_path, *args):
