@@ -5,8 +5,7 @@ import os
 
 import pytest
 
-from sim.engine import run
-from tests.helpers import SHARED_DATA, small
+from tests.helpers import SHARED_DATA, run, small
 
 # Snapshots from data default to the shared files in tests (and in their subprocesses).
 os.environ.setdefault("CARRYSIM_DATA", str(SHARED_DATA))
@@ -16,4 +15,4 @@ os.environ.setdefault("CARRYSIM_DATA", str(SHARED_DATA))
 def default_run():
     """The default scenario at a small size, shared by several tests."""
     cfg = small(paths=3000, months=24)
-    return cfg, run(cfg, progress=False)
+    return cfg, run(cfg)

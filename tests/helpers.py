@@ -1,13 +1,15 @@
 """Shared helpers: configs composed exactly as the command line would, at small sizes.
 
 Test modules import them as ``from tests.helpers import ...`` (``tests`` is a package, so
-this works under both ``pytest`` and ``python -m pytest``).
+this works under both ``pytest`` and ``python -m pytest``); fixtures live in conftest.py.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 from sim.compose import load_config
+from sim.inputs import build_inputs
+from sim.pipeline import simulate
 
 #: The shared FRED files beside the repository (CI checks out ``shared/`` beside the clone).
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
@@ -31,3 +33,13 @@ QUIET = [
 def small(overrides=(), paths=2000, months=12):
     return load_config([f"sampler.paths={paths}", f"sampler.horizon_months={months}",
                         "output.progress=false", *overrides])
+
+
+def run(cfg):
+    """The results Dataset of ``cfg``, with every path's full time series (path x time)."""
+    return simulate(cfg, progress=False, series=True)[0]
+
+
+def step_years(cfg):
+    """Length of each time step in years, as the kernel uses it."""
+    return build_inputs(cfg).steps["dt"]
