@@ -105,6 +105,16 @@ PLAN = {
     "python -m sim snapshot=data snapshot.date=2024-07-03": Plan(set=SMALL, expect="Results in"),
     "python -m sim snapshot=data snapshot.date=2008-09-12 data.dir=../shared/data": Plan(
         set={**SMALL, "data.dir": str(SHARED_DATA)}, expect="Results in"),
+    # Maintainers' tools comparing two source trees (a second checkout at /tmp/base); they run
+    # full-size default runs and timing rounds, minutes each: not run here.
+    "python benchmarks/same_outputs.py record --tree /tmp/base --out /tmp/old": Plan(
+        skip="compares two source trees at full size (maintainers' tool)"),
+    "python benchmarks/same_outputs.py record --tree . --out /tmp/new": Plan(
+        skip="compares two source trees at full size (maintainers' tool)"),
+    "python benchmarks/same_outputs.py compare /tmp/old /tmp/new": Plan(
+        skip="compares the two recordings above (maintainers' tool)"),
+    "python benchmarks/ab_throughput.py --old /tmp/base --new . --rounds 6": Plan(
+        skip="timing rounds of two source trees (maintainers' tool)"),
     "python -m sim.backtest": Plan(set={"sampler.paths": "100"}, expect="origins in", slow=True),
     "python -m sim.backtest backtest=quick": Plan(set={"sampler.paths": "200"}, expect="origins in",
                                                  slow=True),
