@@ -5,8 +5,8 @@
 
 For a weekly and a daily two-year run it measures, in path-steps per second:
 
-* the model: ``sim.engine.run`` after a warm-up, kernel time only (``RunArrays.elapsed``);
-* the floor: the same count of normals (kernels.N_NORMALS per step) drawn in numba from the
+* the model: ``sim.engine.stream`` after a warm-up, kernel time only (``RunInfo.elapsed``);
+* the floor: the same count of normals (layout.NORMALS_PER_STEP) drawn in numba from the
   model's random streams, and a second floor that makes every draw of the model (normals and
   uniforms, ``kernels.draw_shocks``) and stores it;
 * the numpy reference (``sim.reference``) on the model's own shocks, for the same paths (timed
@@ -35,9 +35,11 @@ import numba
 import numpy as np
 
 from sim import kernels as K
+from sim import layout as L
 from sim import reference
 from sim.compose import load_config
-from sim.engine import run
+from sim.engine import stream
+from sim.inputs import build_inputs
 from sim.rng import block_seeds
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,16 +80,19 @@ def measure(step: str, n_paths: int) -> list[dict]:
         rows.append(dict(key=key, what=what, step=step, paths=paths, steps=steps, seconds=seconds,
                          rate=paths * steps / seconds, rss=peak_rss_mb(), note=note))
 
-    r = run(cfg, progress=False)
-    n_steps = r.time_out.shape[1] - 1
+    inputs = build_inputs(cfg)
+    chunks = []
+    r = stream(inputs, chunks.append, progress=False)
+    n_steps = len(inputs.dates) - 1
     row("model", "model (numba kernel)", n_paths, n_steps, r.elapsed, f"{r.threads} threads")
-    inputs, pp, cpp, kernel_path = r.inputs, r.path_par, r.cls_path_par, r.path_out
-    del r
+    pp, cpp, kernel_path = (np.concatenate([getattr(c, name) for c in chunks])
+                            for name in ("params", "class_params", "paths"))
+    del r, chunks
 
     seeds = block_seeds(seed, 0, -(-n_paths // bs))
-    seconds = median_time(K.draw_normals_floor, seeds, bs, n_paths, K.N_NORMALS * n_steps,
+    seconds = median_time(K.draw_normals_floor, seeds, bs, n_paths, L.NORMALS_PER_STEP * n_steps,
                           np.empty(n_paths))
-    row("floor", f"floor: {K.N_NORMALS} normals a step", n_paths, n_steps, seconds,
+    row("floor", f"floor: {L.NORMALS_PER_STEP} normals a step", n_paths, n_steps, seconds,
         "same streams, summed")
 
     def all_draws(buf):
@@ -95,18 +100,21 @@ def measure(step: str, n_paths: int) -> list[dict]:
             n = min(SHOCK_CHUNK, n_paths - start)
             K.draw_shocks(block_seeds(seed, start // bs, -(-n // bs)), bs, n, buf[:n])
 
-    seconds = median_time(all_draws, np.empty((SHOCK_CHUNK, n_steps, K.N_DRAWS)))
-    row("draws", f"floor: all {K.N_DRAWS} draws a step", n_paths, n_steps, seconds,
-        f"{K.N_NORMALS} normals + {K.N_DRAWS - K.N_NORMALS} uniforms, stored")
+    per_step = L.NORMALS_PER_STEP + L.UNIFORMS_PER_STEP
+    seconds = median_time(all_draws, np.empty((SHOCK_CHUNK, n_steps), L.DRAWS))
+    row("draws", f"floor: all {per_step} draws a step", n_paths, n_steps, seconds,
+        f"{L.NORMALS_PER_STEP} normals + {L.UNIFORMS_PER_STEP} uniforms, stored")
 
     draws = reference.shocks(seed, bs, n_paths, n_steps)
     seconds, outs = timed(reference.simulate, inputs, pp, cpp, draws)
-    diff = np.abs(outs[0] - kernel_path) / np.maximum(np.abs(kernel_path), 1.0)
+    diff = max(float((np.abs(outs[0][name] - kernel_path[name])
+                      / np.maximum(np.abs(kernel_path[name]), 1.0)).max())
+               for name in L.PATH_OUT.names)
     row("numpy", "numpy reference", n_paths, n_steps, seconds,
-        f"1 thread; max rel. diff. to kernel {diff.max():.0e}")
+        f"1 thread; max rel. diff. to kernel {diff:.0e}")
     del draws, outs
 
-    one = run(config("sampler.threads=1"), progress=False)
+    one = stream(build_inputs(config("sampler.threads=1")), lambda chunk: None, progress=False)
     row("model1", "model (numba kernel)", n_paths, n_steps, one.elapsed, "1 thread")
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     return rows
@@ -145,7 +153,7 @@ def report(rows, starts, quick) -> str:
     for step in dict.fromkeys(r["step"] for r in rows):
         rate = {r["key"]: r["rate"] for r in rows if r["step"] == step}
         for name, model, other, target in (
-                (f"floor ({K.N_NORMALS} normals)", "model", "floor", TARGET_FLOOR),
+                (f"floor ({L.NORMALS_PER_STEP} normals)", "model", "floor", TARGET_FLOOR),
                 ("numpy reference", "model", "numpy", TARGET_NUMPY),
                 ("floor (all draws, stored)", "model", "draws", None),
                 ("numpy reference, both on 1 thread", "model1", "numpy", None)):
@@ -176,11 +184,11 @@ def main(argv=None) -> None:
     sizes = SIZES["quick" if args.quick else "full"]
 
     # Warm-up: compile the kernels (or load them from the cache) before anything is timed.
-    run(load_config(["sampler.paths=256", "sampler.horizon_months=1", "output.progress=false"]),
-        progress=False)
+    warm = load_config(["sampler.paths=256", "sampler.horizon_months=1", "output.progress=false"])
+    stream(build_inputs(warm), lambda chunk: None, progress=False)
     seeds = block_seeds(0, 0, 1)
     K.draw_normals_floor(seeds, 256, 1, 2, np.empty(1))
-    K.draw_shocks(seeds, 256, 1, np.empty((1, 1, K.N_DRAWS)))
+    K.draw_shocks(seeds, 256, 1, np.empty((1, 1), L.DRAWS))
 
     rows = []
     for step, n_paths in sizes.items():

@@ -23,9 +23,9 @@ from typing import Callable
 
 import numpy as np
 
-from sim import kernels as K
 from sim.config import Config, EventConfig
-from sim.engine import run
+from sim.inputs import build_inputs
+from sim.pipeline import simulate
 from sim.summary import mean_se
 
 #: The holdings-based target: a 15pp rise in the life insurers' hedge ratio (45% to 60%).
@@ -183,18 +183,20 @@ def make_cases(base: Config, spread: Config, size: float = 30.0) -> Cases:
 
 
 def spread_case(cfg: Config) -> dict[str, tuple[float, float]]:
-    p = run(cfg, progress=False).path_out
-    return {"spread_case_unwind": mean_se(p[:, K.O_UNWIND]),
-            "spread_case_repatriation": mean_se(p[:, K.O_REPAT])}
+    ds, _ = simulate(cfg, progress=False)
+    return {"spread_case_unwind": mean_se(ds["cum_unwind"].values),
+            "spread_case_repatriation": mean_se(ds["cum_repatriation"].values)}
 
 
 def intervention_effect(quiet: Config, intervened: Config) -> dict[str, tuple[float, float]]:
     """On-impact fall of USD/JPY (%) and the share left FADE_WEEKS later, paired by path."""
-    a, b = run(quiet, progress=False), run(intervened, progress=False)
+    a = simulate(quiet, progress=False, series=True)[0]
+    b = simulate(intervened, progress=False, series=True)[0]
+    dates = a["time"].values
     event = np.datetime64(intervened.scenario.events[0].date)
-    i = int(np.searchsorted(a.inputs.dates, event))  # the grid point that closes the event's step
-    later = int(np.searchsorted(a.inputs.dates, a.inputs.dates[i] + np.timedelta64(7 * FADE_WEEKS, "D")))
-    fx_a, fx_b = a.time_out[:, :, K.V_USDJPY], b.time_out[:, :, K.V_USDJPY]
+    i = int(np.searchsorted(dates, event))  # the grid point that closes the event's step
+    later = int(np.searchsorted(dates, dates[i] + np.timedelta64(7 * FADE_WEEKS, "D")))
+    fx_a, fx_b = a["usdjpy"].values, b["usdjpy"].values
     d_now = 100.0 * (1.0 - fx_b[:, i] / fx_a[:, i])
     d_later = 100.0 * (1.0 - fx_b[:, later] / fx_a[:, later])
     impact, impact_se = mean_se(d_now)
@@ -215,14 +217,17 @@ def hedge_sensitivity(cfg: Config) -> dict[str, tuple[float, float]]:
     return {"hedge_sensitivity": (value, 0.0)}
 
 
-def carry_returns(time_out: np.ndarray, dt: np.ndarray, weeks: int = 13) -> np.ndarray:
+def carry_returns(series, dt: np.ndarray, weeks: int = 13) -> np.ndarray:
     """Log returns of a long-USD, short-JPY carry position over non-overlapping windows.
 
-    Each step earns the policy-rate differential set at its start plus the change of log
-    USD/JPY; ``dt`` is the step length in years.  Returns paths x windows.
+    ``series`` holds the full paths (path x time) of ``fed_rate``, ``boj_rate`` and
+    ``usdjpy``: a results Dataset with series, or a dict of arrays.  Each step earns the
+    policy-rate differential set at its start plus the change of log USD/JPY; ``dt`` is the
+    step length in years.  Returns paths x windows.
     """
-    carry = (time_out[:, :-1, K.V_FED] - time_out[:, :-1, K.V_BOJ]) / 100.0 * dt
-    fx = np.diff(np.log(time_out[:, :, K.V_USDJPY]), axis=1)
+    fed, boj = np.asarray(series["fed_rate"]), np.asarray(series["boj_rate"])
+    carry = (fed[:, :-1] - boj[:, :-1]) / 100.0 * dt
+    fx = np.diff(np.log(np.asarray(series["usdjpy"])), axis=1)
     step = carry + fx
     steps_per_window = max(1, int(round(weeks * 7 / (365.25 * float(np.mean(dt))))))
     n = step.shape[1] // steps_per_window * steps_per_window
@@ -244,8 +249,9 @@ def skewness_se(r: np.ndarray, groups: int = 20) -> tuple[float, float]:
 
 
 def carry_skewness(cfg: Config) -> dict[str, tuple[float, float]]:
-    arrays = run(cfg, progress=False)
-    r = carry_returns(arrays.time_out, arrays.inputs.sched[:, K.S_DT])
+    inputs = build_inputs(cfg)
+    ds, _ = simulate(inputs, progress=False, series=True)
+    r = carry_returns(ds, inputs.steps["dt"])
     return {"carry_skewness": skewness_se(r)}
 
 

@@ -9,9 +9,8 @@ import math
 
 import numpy as np
 
-from sim import kernels as K
 from sim.compose import load_config
-from sim.engine import run
+from sim.pipeline import simulate
 
 #: Scalar statistics of the per-path cumulative unwind: name -> (description, function).
 METRICS = {
@@ -23,7 +22,8 @@ METRICS = {
 def unwind_paths(overrides: list[str]) -> np.ndarray:
     """Cumulative net unwind (USD bn) of every path under ``overrides``."""
     cfg = load_config([*overrides, "output.progress=false"])
-    return run(cfg, progress=False).path_out[:, K.O_UNWIND]
+    ds, _ = simulate(cfg, progress=False)
+    return ds["cum_unwind"].values
 
 
 def per_path_metric(metric: str, unwind: np.ndarray, level: float) -> np.ndarray:

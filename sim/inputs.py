@@ -1,53 +1,80 @@
-"""Config to arrays: everything the kernel needs that does not depend on the path.
+"""Config to kernel inputs: the config is validated and resolved here, once.
 
-:func:`build_inputs` turns a validated :class:`sim.config.Config` into the packed arrays of
-:mod:`sim.kernels` (their layouts are the constants defined there).  Per-path parameter draws
-live in :mod:`sim.rng`.
+:func:`build_inputs` validates a :class:`sim.config.Config` and turns it into an
+:class:`Inputs`: the kernel's path-independent records (:class:`sim.layout.Model`, every field
+filled by name), the time grid, the investor classes, and the run's sampling plan (seed, paths,
+blocks, chunks).  Nothing downstream reads the config for the model's numbers.
+:func:`path_parameters` draws the per-path parameters of any range of paths from their priors.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim import kernels as K
+from sim import layout as L
 from sim.calendar import (BUSINESS_DAYS_PER_YEAR, meeting_dates, meeting_steps,
                           parse_date, step_lengths, step_of, time_grid)
-from sim.config import SIGNALS, Config
-from sim.validate import ConfigError, as_matrix, check_correlation
+from sim.config import Config, PriorConfig
+from sim.rng import draw_prior, parameter_uniforms
+from sim.validate import ConfigError, as_matrix, check_correlation, validate
 
-#: Event kinds that add to a column of the schedule, with that column.
-EVENT_COLUMNS = {
-    "fx_shock": K.S_EV_FX, "jgb_term_premium": K.S_EV_TPJ, "ust_term_premium": K.S_EV_TPU,
-    "jp_inflation": K.S_EV_JPI, "jp_activity": K.S_EV_JPA, "us_inflation": K.S_EV_USI,
-    "us_activity": K.S_EV_USA, "intervention": K.S_EV_INT, "stress": K.S_EV_STRESS,
-}
-#: Decision events: (first schedule column of the bank, override kind).
+#: Decision events: (bank, how the meeting decides).
 DECISION_EVENTS = {
-    "boj_decision": (K.S_BOJ_MEET, K.OVERRIDE_SCRIPTED),
-    "fed_decision": (K.S_FED_MEET, K.OVERRIDE_SCRIPTED),
-    "boj_probability": (K.S_BOJ_MEET, K.OVERRIDE_PROBABILITY),
-    "fed_probability": (K.S_FED_MEET, K.OVERRIDE_PROBABILITY),
+    "boj_decision": ("boj", L.SCRIPTED), "fed_decision": ("fed", L.SCRIPTED),
+    "boj_probability": ("boj", L.PROBABILITY), "fed_probability": ("fed", L.PROBABILITY),
 }
+
+
+@dataclass(frozen=True)
+class Prior:
+    """How one per-path parameter is drawn: its name in the random stream, prior, central value."""
+
+    name: str
+    prior: PriorConfig
+    central: float
+
+
+@dataclass
+class Plan:
+    """How the paths are simulated: streams, blocks, chunks, threads, where the chunks run."""
+
+    seed: int
+    paths: int
+    block_size: int
+    chunk_paths: int            # a whole number of blocks
+    sample_paths: int           # full paths kept in the results
+    threads: int                # 0: all cores
+    scheduler: str | None       # None, "local" or a Dask scheduler address
+    workers: int
+    progress: bool
+
+    def chunk_ranges(self) -> list[tuple[int, int]]:
+        """Global path ranges [start, stop) of the chunks, in order."""
+        return [(s, min(s + self.chunk_paths, self.paths))
+                for s in range(0, self.paths, self.chunk_paths)]
 
 
 @dataclass
 class Inputs:
-    """Path-independent kernel inputs plus the labels the results need."""
+    """Everything a run needs, resolved from a validated config."""
 
-    dates: np.ndarray          # datetime64[D], n_steps + 1 grid points
-    gp: np.ndarray             # global parameters
-    sched: np.ndarray          # n_steps x N_SCHED
-    chol: np.ndarray           # 2 x 7 x 7: Cholesky factors, calm then stress
-    cls_par: np.ndarray        # classes x N_CLS_PAR
-    cls_step: np.ndarray       # n_steps x classes x 2
-    investors: list[str]       # enabled classes, in kernel order
-    notes: list[str]           # messages for the user (e.g. a repaired correlation matrix)
+    cfg: Config                 # kept for provenance (the results' attributes), not for numbers
+    model: L.Model              # path-independent kernel records
+    dates: np.ndarray           # datetime64[D], n_steps + 1 grid points
+    investors: list[str]        # enabled classes, in kernel order
+    labels: list[str]           # their display names
+    plan: Plan
+    uncertain: bool             # parameters drawn from their priors (else central values)
+    priors: dict[str, Prior]    # PATH_PARAM field -> its prior
+    class_priors: list[dict[str, Prior]]  # per class: CLASS_PARAM field -> its prior
+    notes: list[str] = field(default_factory=list)  # messages for the user
 
     @property
-    def shared(self):
-        return (self.gp, self.sched, self.chol, self.cls_par, self.cls_step)
+    def steps(self) -> np.ndarray:
+        """STEP records, one per time step."""
+        return self.model.steps
 
 
 def nearest_correlation(arr: np.ndarray) -> np.ndarray:
@@ -61,7 +88,7 @@ def nearest_correlation(arr: np.ndarray) -> np.ndarray:
     return out
 
 
-def correlation_factors(cfg: Config) -> tuple[np.ndarray, list[str]]:
+def correlation_factors(cfg: Config) -> tuple[list[np.ndarray], list[str]]:
     """Cholesky factors of the calm and stress correlation matrices (stress defaults to calm)."""
     corr = cfg.model.correlation
     notes = []
@@ -69,7 +96,7 @@ def correlation_factors(cfg: Config) -> tuple[np.ndarray, list[str]]:
     for regime, matrix in (("calm", corr.calm), ("stress", corr.stress or corr.calm)):
         key = f"model.correlation.{regime}"
         arr = as_matrix(key, matrix)
-        if corr.repair and arr.shape == (K.N_FACTORS, K.N_FACTORS) and np.all(np.isfinite(arr)):
+        if corr.repair and arr.shape == (L.N_FACTORS, L.N_FACTORS) and np.all(np.isfinite(arr)):
             fixed = nearest_correlation(arr)
             change = float(np.abs(fixed - arr).max())
             if change > 1e-12:
@@ -78,7 +105,7 @@ def correlation_factors(cfg: Config) -> tuple[np.ndarray, list[str]]:
             arr = fixed
         arr = check_correlation(key, arr)
         factors.append(np.linalg.cholesky(arr + 1e-14 * np.eye(len(arr))))
-    return np.ascontiguousarray(np.stack(factors)), notes
+    return [np.ascontiguousarray(f) for f in factors], notes
 
 
 def _ou_coefficients(speed: float, vol: float, dt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -96,36 +123,49 @@ def _years(later: np.datetime64, earlier: np.datetime64) -> float:
     return float(np.busday_count(earlier, later)) / BUSINESS_DAYS_PER_YEAR
 
 
-def build_inputs(cfg: Config) -> Inputs:
-    snap, m, smp = cfg.snapshot, cfg.model, cfg.sampler
-    start = parse_date(snap.date, "snapshot.date")
-    dates = time_grid(start, smp.horizon_months, smp.step)
-    if len(dates) < 2:
-        raise ConfigError("sampler.horizon_months", smp.horizon_months,
-                          f"a horizon that spans at least one {smp.step} step")
-    end = dates[-1]
+def _records(dtype: np.dtype, n: int | tuple = 1) -> np.ndarray:
+    """Zeroed records; every field the kernel reads is then set by name."""
+    return np.zeros(n, dtype=dtype)
+
+
+def _plan(cfg: Config) -> Plan:
+    smp = cfg.sampler
+    chunk = max(smp.block_size, (smp.chunk_paths // smp.block_size) * smp.block_size)
+    return Plan(seed=smp.seed, paths=smp.paths, block_size=smp.block_size, chunk_paths=chunk,
+                sample_paths=min(smp.sample_paths, smp.paths), threads=smp.threads,
+                scheduler=smp.scheduler, workers=smp.workers, progress=cfg.output.progress)
+
+
+def _schedule(cfg: Config, dates: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """STEP records and the MEETING records of each bank."""
+    snap, m = cfg.snapshot, cfg.model
+    start, end = dates[0], dates[-1]
     dt = step_lengths(dates)
     weeks = dt * BUSINESS_DAYS_PER_YEAR / 5.0
     n_steps = len(dt)
+    steps = _records(L.STEP, n_steps)
+    steps["dt"] = dt
+    steps["sqrt_dt"] = np.sqrt(dt)
+    steps["weeks"] = weeks
+    steps["ewma"] = 0.5 ** (weeks / m.fx.vol_halflife_weeks)
+    steps["decay"] = 0.5 ** (weeks / m.impact.transient_halflife_weeks)
+    steps["p_fiscal"] = 1.0 - np.exp(-m.yields.fiscal_jump_intensity * dt)
+    steps["p_calm_to_stress"] = 1.0 - np.exp(-m.fx.calm_to_stress * dt)
+    steps["p_stress_to_calm"] = 1.0 - np.exp(-m.fx.stress_to_calm * dt)
+    steps["p_intervention"] = 1.0 - (1.0 - m.intervention.probability) ** weeks
+    processes = {"jp_inflation": m.macro.jp_inflation, "jp_activity": m.macro.jp_activity,
+                 "us_inflation": m.macro.us_inflation, "us_activity": m.macro.us_activity,
+                 "jgb_term_premium": m.yields.jgb_term_premium,
+                 "ust_term_premium": m.yields.ust_term_premium}
+    for name in L.OU_PROCESSES:
+        ou = processes[name]
+        steps[f"a_{name}"], steps[f"s_{name}"] = _ou_coefficients(ou.speed, ou.vol, dt)
 
-    sched = np.zeros((n_steps, K.N_SCHED))
-    sched[:, K.S_DT] = dt
-    sched[:, K.S_SQDT] = np.sqrt(dt)
-    sched[:, K.S_WEEKS] = weeks
-    sched[:, K.S_EWMA] = 0.5 ** (weeks / m.fx.vol_halflife_weeks)
-    sched[:, K.S_DECAY] = 0.5 ** (weeks / m.impact.transient_halflife_weeks)
-    sched[:, K.S_P_FISCAL] = 1.0 - np.exp(-m.yields.fiscal_jump_intensity * dt)
-    sched[:, K.S_P_CALM2STRESS] = 1.0 - np.exp(-m.fx.calm_to_stress * dt)
-    sched[:, K.S_P_STRESS2CALM] = 1.0 - np.exp(-m.fx.stress_to_calm * dt)
-    sched[:, K.S_P_INTERV] = 1.0 - (1.0 - m.intervention.probability) ** weeks
-    processes = (m.macro.jp_inflation, m.macro.jp_activity, m.macro.us_inflation,
-                 m.macro.us_activity, m.yields.jgb_term_premium, m.yields.ust_term_premium)
-    for k, ou in enumerate(processes):
-        sched[:, K.S_A0 + k], sched[:, K.S_S0 + k] = _ou_coefficients(ou.speed, ou.vol, dt)
-
-    for col, known, key in ((K.S_BOJ_MEET, snap.boj_meetings, "snapshot.boj_meetings"),
-                            (K.S_FED_MEET, snap.fed_meetings, "snapshot.fed_meetings")):
-        sched[:, col] = meeting_steps(dates, meeting_dates(list(known), start, end, key))
+    meetings = {}
+    for bank, known in (("boj", snap.boj_meetings), ("fed", snap.fed_meetings)):
+        meetings[bank] = _records(L.MEETING, n_steps)
+        key = f"snapshot.{bank}_meetings"
+        meetings[bank]["meets"] = meeting_steps(dates, meeting_dates(list(known), start, end, key))
 
     for i, ev in enumerate(cfg.scenario.events):
         key = f"scenario.events[{i}]"
@@ -134,90 +174,157 @@ def build_inputs(cfg: Config) -> Inputs:
             raise ConfigError(f"{key}.date", ev.date,
                               f"a date after the snapshot ({start}) and no later than the horizon ({end})")
         if ev.kind in DECISION_EVENTS:
-            col, kind = DECISION_EVENTS[ev.kind]
-            sched[t, col] = 1.0  # a scripted decision off the calendar is an unscheduled meeting
-            sched[t, col + 1] = kind
-            sched[t, col + 2] = ev.value
-            sched[t, col + 3] = ev.probability
+            bank, override = DECISION_EVENTS[ev.kind]
+            meeting = meetings[bank][t:t + 1]
+            meeting["meets"] = True  # a scripted decision off the calendar is an unscheduled meeting
+            meeting["override"] = L.OVERRIDES.index(override)
+            meeting["move"] = ev.value
+            meeting["probability"] = ev.probability
         elif ev.kind == "stress":
-            sched[t, K.S_EV_STRESS] = 1.0
+            steps["ev_stress"][t] = True
         else:
-            sched[t, EVENT_COLUMNS[ev.kind]] += ev.value
+            steps[f"ev_{ev.kind}"][t] += ev.value
+    return steps, meetings
 
-    gp = np.zeros(K.N_GLOBAL)
+
+def _global(cfg: Config, start: np.datetime64) -> np.ndarray:
+    snap, m = cfg.snapshot, cfg.model
     mac = m.macro
-    gp[K.G_MEAN_JPI], gp[K.G_MEAN_JPA] = mac.jp_inflation.mean, mac.jp_activity.mean
-    gp[K.G_MEAN_USI], gp[K.G_MEAN_USA] = mac.us_inflation.mean, mac.us_activity.mean
-    gp[K.G_MEAN_TPJ] = m.yields.jgb_term_premium.mean
-    gp[K.G_MEAN_TPU] = m.yields.ust_term_premium.mean
-    gp[K.G_INIT_JPI] = snap.jp_inflation - mac.inflation_target_jp
-    gp[K.G_INIT_JPA] = snap.jp_activity_gap
-    gp[K.G_INIT_USI] = snap.us_inflation - mac.inflation_target_us
-    gp[K.G_INIT_USA] = snap.us_activity_gap
-    gp[K.G_BOJ0], gp[K.G_FED0] = snap.boj_rate, snap.fed_rate
-    gp[K.G_JGB0], gp[K.G_UST0] = snap.jgb10, snap.ust10
-    gp[K.G_LOGFX0] = math.log(snap.usdjpy)
-    gp[K.G_VAR0] = (snap.fx_vol / 100.0) ** 2
-    gp[K.G_BOJ_SINCE0] = _years(start, parse_date(snap.boj_last_move, "snapshot.boj_last_move"))
-    gp[K.G_FED_SINCE0] = _years(start, parse_date(snap.fed_last_move, "snapshot.fed_last_move"))
-    gp[K.G_DECISIONS] = float(m.policy.decisions)
+    gl = _records(L.GLOBAL)
+    g = gl[0]
+    g["mean_jp_inflation"], g["mean_jp_activity"] = mac.jp_inflation.mean, mac.jp_activity.mean
+    g["mean_us_inflation"], g["mean_us_activity"] = mac.us_inflation.mean, mac.us_activity.mean
+    g["mean_jgb_term_premium"] = m.yields.jgb_term_premium.mean
+    g["mean_ust_term_premium"] = m.yields.ust_term_premium.mean
+    g["jp_inflation0"] = snap.jp_inflation - mac.inflation_target_jp
+    g["jp_activity0"] = snap.jp_activity_gap
+    g["us_inflation0"] = snap.us_inflation - mac.inflation_target_us
+    g["us_activity0"] = snap.us_activity_gap
+    g["boj0"], g["fed0"] = snap.boj_rate, snap.fed_rate
+    g["jgb0"], g["ust0"] = snap.jgb10, snap.ust10
+    g["logfx0"] = math.log(snap.usdjpy)
+    g["var0"] = (snap.fx_vol / 100.0) ** 2
+    g["boj_since0"] = _years(start, parse_date(snap.boj_last_move, "snapshot.boj_last_move"))
+    g["fed_since0"] = _years(start, parse_date(snap.fed_last_move, "snapshot.fed_last_move"))
+    g["policy_rules"] = bool(m.policy.decisions)
     lam = m.yields.expectations_speed
-    gp[K.G_EXP_FACTOR] = (1.0 - math.exp(-10.0 * lam)) / (10.0 * lam)
-    gp[K.G_FISCAL_SIZE] = m.yields.fiscal_jump_size
-    gp[K.G_BETA_UST] = m.yields.ust_tp_per_tn_sold
-    gp[K.G_BETA_JGB] = m.yields.jgb_tp_per_tn_repatriated
-    gp[K.G_ETA] = m.fx.spread_elasticity / 100.0
-    gp[K.G_VOL_CALM] = m.fx.calm_vol / 100.0
-    gp[K.G_VOL_STRESS] = m.fx.stress_vol / 100.0
-    gp[K.G_STRESS_TRIGGER] = m.fx.stress_trigger / 100.0
-    gp[K.G_CRASH_LAMBDA] = m.fx.crash_intensity
-    gp[K.G_CRASH_GAMMA] = m.fx.crash_crowding
-    gp[K.G_CRASH_SIZE] = m.fx.crash_mean_size / 100.0
-    gp[K.G_CROWD_REF] = m.fx.crowding_reference
-    gp[K.G_PERM_SHARE] = m.impact.permanent_share
-    gp[K.G_IMPACT_LIMIT] = m.impact.linear_limit
-    gp[K.G_INT_ON] = float(m.intervention.enabled)
-    gp[K.G_INT_LOGLEVEL] = math.log(m.intervention.level) if m.intervention.level > 0 else -np.inf
-    gp[K.G_INT_SIZE] = m.intervention.size
-    gp[K.G_INT_SPACING] = m.intervention.min_spacing_weeks * 5.0 / BUSINESS_DAYS_PER_YEAR - 1e-9
-    gp[K.G_MAX_ITER] = m.feedback.max_iter
-    gp[K.G_TOL] = m.feedback.tol
-    gp[K.G_LARGE_WEEKLY] = cfg.output.large_unwind_weekly
-    for bank, b in enumerate((m.policy.boj, m.policy.fed)):
-        o = K.G_BANK + bank * K.N_BANK
-        gp[o + K.B_PHI_PI] = b.inflation_response
-        gp[o + K.B_PHI_Y] = b.activity_response
-        gp[o + K.B_PHI_FX] = b.fx_response
-        gp[o + K.B_LOGFX_REF] = math.log(b.fx_reference)
-        gp[o + K.B_RHO] = b.smoothing
-        gp[o + K.B_NOISE] = b.decision_noise
-        gp[o + K.B_C25] = b.threshold_25
-        gp[o + K.B_C50] = b.threshold_50
-        gp[o + K.B_MAXMOVE] = b.max_move
-        gp[o + K.B_SPACING] = b.min_spacing_months / 12.0 - 0.5 / BUSINESS_DAYS_PER_YEAR
-        gp[o + K.B_LB] = b.lower_bound
-        gp[o + K.B_PAUSE] = float(b.pause_in_stress)
+    g["expectations_factor"] = (1.0 - math.exp(-10.0 * lam)) / (10.0 * lam)
+    g["fiscal_jump_size"] = m.yields.fiscal_jump_size
+    g["ust_tp_per_tn_sold"] = m.yields.ust_tp_per_tn_sold
+    g["jgb_tp_per_tn_repatriated"] = m.yields.jgb_tp_per_tn_repatriated
+    g["eta"] = m.fx.spread_elasticity / 100.0
+    g["vol_calm"] = m.fx.calm_vol / 100.0
+    g["vol_stress"] = m.fx.stress_vol / 100.0
+    g["stress_trigger"] = m.fx.stress_trigger / 100.0
+    g["crash_intensity"] = m.fx.crash_intensity
+    g["crash_crowding"] = m.fx.crash_crowding
+    g["crash_mean_size"] = m.fx.crash_mean_size / 100.0
+    g["crowding_reference"] = m.fx.crowding_reference
+    g["permanent_share"] = m.impact.permanent_share
+    g["impact_limit"] = m.impact.linear_limit
+    g["intervention_on"] = bool(m.intervention.enabled)
+    g["intervention_loglevel"] = (math.log(m.intervention.level) if m.intervention.level > 0
+                                  else -np.inf)
+    g["intervention_size"] = m.intervention.size
+    g["intervention_spacing"] = (m.intervention.min_spacing_weeks * 5.0 / BUSINESS_DAYS_PER_YEAR
+                                 - 1e-9)
+    g["max_iter"] = m.feedback.max_iter
+    g["tol"] = m.feedback.tol
+    g["large_weekly"] = cfg.output.large_unwind_weekly
+    return gl
 
-    investors = [name for name, c in cfg.investors.items() if c.enabled]
-    cls_par = np.zeros((len(investors), K.N_CLS_PAR))
-    cls_step = np.zeros((n_steps, len(investors), 2))
+
+def _bank(b) -> np.ndarray:
+    rec = _records(L.BANK)
+    r = rec[0]
+    r["inflation_response"] = b.inflation_response
+    r["activity_response"] = b.activity_response
+    r["fx_response"] = b.fx_response
+    r["logfx_reference"] = math.log(b.fx_reference)
+    r["smoothing"] = b.smoothing
+    r["decision_noise"] = b.decision_noise
+    r["threshold_25"] = b.threshold_25
+    r["threshold_50"] = b.threshold_50
+    r["max_move"] = b.max_move
+    r["min_spacing"] = b.min_spacing_months / 12.0 - 0.5 / BUSINESS_DAYS_PER_YEAR
+    r["lower_bound"] = b.lower_bound
+    r["pause_in_stress"] = bool(b.pause_in_stress)
+    return rec
+
+
+def _classes(cfg: Config, investors: list[str], weeks: np.ndarray):
+    """CLASS records and CLASS_STEP records (steps x classes) of the enabled classes."""
+    classes = _records(L.CLASS, len(investors))
+    class_steps = _records(L.CLASS_STEP, (len(weeks), len(investors)))
     for i, name in enumerate(investors):
         c = cfg.investors[name]
-        cls_par[i, K.C_SIGNAL] = SIGNALS.index(c.signal)
-        cls_par[i, K.C_MU] = c.threshold_mean
-        cls_par[i, K.C_WIDTH] = c.threshold_width
-        cls_par[i, K.C_REENTRY] = c.reentry_gap
-        cls_par[i, K.C_HEDGE_SHARE] = c.hedge_share
-        cls_par[i, K.C_HEDGE0] = c.hedge_ratio
-        cls_par[i, K.C_HEDGE_MAX] = c.max_hedge_ratio
-        cls_par[i, K.C_BOND] = c.bond_share
-        cls_par[i, K.C_CARRY] = float(c.carry)
-        cls_par[i, K.C_W0] = c.foreign_weight
-        cls_par[i, K.C_WT] = c.target_weight
-        cls_step[:, i, K.CS_SPEED] = 1.0 - np.exp(-weeks / c.adjustment_weeks)
-        cls_step[:, i, K.CS_BASIS] = 1.0 - np.exp(-weeks / c.basis_weeks)
+        r = classes[i:i + 1]
+        r["signal"] = L.SIGNAL_KINDS.index(c.signal)
+        r["threshold_mean"] = c.threshold_mean
+        r["threshold_width"] = c.threshold_width
+        r["reentry_gap"] = c.reentry_gap
+        r["hedge_share"] = c.hedge_share
+        r["hedge_ratio"] = c.hedge_ratio
+        r["max_hedge_ratio"] = c.max_hedge_ratio
+        r["bond_share"] = c.bond_share
+        r["carry"] = bool(c.carry)
+        r["foreign_weight"] = c.foreign_weight
+        r["target_weight"] = c.target_weight
+        class_steps["speed"][:, i] = 1.0 - np.exp(-weeks / c.adjustment_weeks)
+        class_steps["basis_speed"][:, i] = 1.0 - np.exp(-weeks / c.basis_weeks)
+    return classes, class_steps
 
-    chol, notes = correlation_factors(cfg)
-    return Inputs(dates=dates, gp=gp, sched=np.ascontiguousarray(sched), chol=chol,
-                  cls_par=np.ascontiguousarray(cls_par), cls_step=np.ascontiguousarray(cls_step),
-                  investors=investors, notes=notes)
+
+def build_inputs(cfg: Config) -> Inputs:
+    """Validate ``cfg`` and resolve it into the kernel's records and the run's plan."""
+    validate(cfg)
+    snap, m, smp = cfg.snapshot, cfg.model, cfg.sampler
+    start = parse_date(snap.date, "snapshot.date")
+    dates = time_grid(start, smp.horizon_months, smp.step)
+    if len(dates) < 2:
+        raise ConfigError("sampler.horizon_months", smp.horizon_months,
+                          f"a horizon that spans at least one {smp.step} step")
+    steps, meetings = _schedule(cfg, dates)
+    investors = [name for name, c in cfg.investors.items() if c.enabled]
+    classes, class_steps = _classes(cfg, investors, steps["weeks"])
+    (chol_calm, chol_stress), notes = correlation_factors(cfg)
+    model = L.Model(glob=_global(cfg, start), boj=_bank(m.policy.boj), fed=_bank(m.policy.fed),
+                    steps=steps, boj_meetings=meetings["boj"], fed_meetings=meetings["fed"],
+                    chol_calm=chol_calm, chol_stress=chol_stress, classes=classes,
+                    class_steps=class_steps)
+    pol, imp = m.policy, m.impact
+    priors = {"neutral_boj": Prior("policy.boj.neutral", pol.boj.neutral_prior, pol.boj.neutral),
+              "neutral_fed": Prior("policy.fed.neutral", pol.fed.neutral_prior, pol.fed.neutral),
+              "impact": Prior("impact.price_impact", imp.price_impact_prior, imp.price_impact)}
+    class_priors = []
+    for name in investors:
+        c = cfg.investors[name]
+        class_priors.append({
+            "holdings": Prior(f"investors.{name}.holdings", c.holdings_prior, c.holdings),
+            "repatriation": Prior(f"investors.{name}.repatriation_share", c.repatriation_prior,
+                                  c.repatriation_share)})
+    return Inputs(cfg=cfg, model=model, dates=dates, investors=investors,
+                  labels=[cfg.investors[n].label or n for n in investors], plan=_plan(cfg),
+                  uncertain=m.parameter_uncertainty, priors=priors, class_priors=class_priors,
+                  notes=notes)
+
+
+def path_parameters(inputs: Inputs, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-path parameter draws for global paths [start, stop): PATH_PARAM records and
+    CLASS_PARAM records (paths x classes)."""
+    paths = np.arange(start, stop, dtype=np.int64)
+    seed = inputs.plan.seed
+
+    def draw(p: Prior) -> np.ndarray:
+        return draw_prior(p.prior, p.central, parameter_uniforms(seed, p.name, paths),
+                          inputs.uncertain)
+
+    par = _records(L.PATH_PARAM, len(paths))
+    par["neutral_boj"] = draw(inputs.priors["neutral_boj"])
+    par["neutral_fed"] = draw(inputs.priors["neutral_fed"])
+    par["impact"] = np.maximum(draw(inputs.priors["impact"]), 0.0) / 100.0
+    cpar = _records(L.CLASS_PARAM, (len(paths), len(inputs.investors)))
+    for i, priors in enumerate(inputs.class_priors):
+        cpar["holdings"][:, i] = np.maximum(draw(priors["holdings"]), 0.0)
+        cpar["repatriation"][:, i] = np.clip(draw(priors["repatriation"]), 0.0, 1.0)
+    return par, cpar

@@ -1,4 +1,8 @@
-"""One run, end to end: config -> chunks -> Dataset -> files.  No Hydra here."""
+"""One run, end to end: config -> inputs -> chunks -> Dataset -> files.  No Hydra here.
+
+:func:`simulate` is the in-process entry point for analysis code and tests: a config in, a
+Dataset out (with ``series=True`` it also holds every path's full time series).
+"""
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -8,13 +12,14 @@ from pathlib import Path
 import xarray as xr
 
 from sim.config import Config
-from sim.engine import StreamResult, chunk_size, stream
-from sim.inputs import build_inputs
+from sim.engine import RunInfo, stream
+from sim.inputs import Inputs, build_inputs
 from sim.plots import plot_run
 from sim.results import MemorySink, ZarrSink, open_results, write_netcdf
 from sim.io import atomic_write_text
-from sim.summary import format_observations, format_summary, key_statistics, observation_rows, write_tables
-from sim.validate import ConfigError, validate
+from sim.summary import (RunContext, format_observations, format_summary, key_statistics,
+                         observation_rows, write_tables)
+from sim.validate import ConfigError
 
 RESULTS_FILE = "results.nc"
 ZARR_STORE = "results.zarr"
@@ -48,11 +53,16 @@ def dask_client(cfg: Config):
     if not scheduler:
         yield None
         return
+    import logging
+
     from dask.distributed import Client, LocalCluster
 
+    # distributed sets its loggers to INFO when imported: the scheduler's ~30 start-up lines
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     if scheduler == "local":
         cluster = LocalCluster(n_workers=cfg.sampler.workers, threads_per_worker=1,
-                               processes=True, dashboard_address=None)
+                               processes=True, dashboard_address=None,
+                               silence_logs=logging.ERROR)  # not its ~30 INFO lines
         client = Client(cluster)
     else:
         cluster, client = None, connect_scheduler(scheduler)
@@ -81,19 +91,24 @@ def connect_scheduler(address: str):
                           f"the address of a running Dask scheduler ({reason})") from None
 
 
-def simulate(cfg: Config, command: str = "python -m sim", progress: bool | None = None,
-             client=None) -> tuple[xr.Dataset, StreamResult]:
-    """Run the model and return its in-memory Dataset and the run's bookkeeping."""
-    sink = MemorySink()
-    result = stream(cfg, sink, progress=progress, client=client)
-    return sink.dataset(cfg, result, command), result
+def simulate(cfg: Config | Inputs, command: str = "python -m sim", progress: bool | None = None,
+             client=None, series: bool = False) -> tuple[xr.Dataset, RunInfo]:
+    """Run the model and return its in-memory Dataset and the run's bookkeeping.
+
+    ``cfg`` is validated and resolved once (or given already resolved as Inputs).  With
+    ``series`` the Dataset also holds the full time series of every path (path x time), so
+    memory grows with the number of paths.
+    """
+    inputs = cfg if isinstance(cfg, Inputs) else build_inputs(cfg)
+    sink = MemorySink(series=series)
+    result = stream(inputs, sink, client=client, progress=progress, keep_series=series)
+    return sink.dataset(result, command), result
 
 
-def _simulate_to_zarr(cfg: Config, path: Path, command: str, client) -> tuple[xr.Dataset, StreamResult]:
-    validate(cfg)
-    sink = ZarrSink(cfg, build_inputs(cfg), path, chunk_size(cfg))
+def _simulate_to_zarr(inputs: Inputs, path: Path, command: str, client) -> tuple[xr.Dataset, RunInfo]:
+    sink = ZarrSink(inputs, path)
     try:
-        result = stream(cfg, sink, client=client)
+        result = stream(inputs, sink, client=client)
         store = sink.finish(result, command)
     except BaseException:
         sink.discard()
@@ -101,26 +116,33 @@ def _simulate_to_zarr(cfg: Config, path: Path, command: str, client) -> tuple[xr
     return open_results(store), result
 
 
-def run_and_save(cfg: Config, out_dir: Path, command: str = "python -m sim") -> RunReport:
-    """Simulate, then write the results, the plots and the summary tables into ``out_dir``."""
+def run_and_save(cfg: Config, out_dir: Path, command: str = "python -m sim", overrides=(),
+                 calibration: str | None = None, folder: Path | None = None) -> RunReport:
+    """Simulate, then write the results, the plots and the summary tables into ``out_dir``.
+
+    ``overrides`` and ``calibration`` (the calibration config chosen) describe the run in its
+    summaries; ``folder`` is where its files end up (``out_dir`` may be a staging folder).
+    """
     out_dir = Path(out_dir)
+    context = RunContext.of(cfg, overrides, calibration, folder or out_dir)
+    inputs = build_inputs(cfg)
     with dask_client(cfg) as client:
         if cfg.output.format == "zarr":
-            ds, result = _simulate_to_zarr(cfg, out_dir / ZARR_STORE, command, client)
+            ds, result = _simulate_to_zarr(inputs, out_dir / ZARR_STORE, command, client)
         else:
-            ds, result = simulate(cfg, command=command, client=client)
+            ds, result = simulate(inputs, command=command, client=client)
     rows = key_statistics(ds, cfg.output.exceedance_thresholds)
     files = []
     if cfg.output.plots:
         files += plot_run(ds, out_dir)
-    write_tables(rows, out_dir)
+    write_tables(rows, out_dir, context)
     files += [out_dir / "summary.csv", out_dir / "summary.md"]
     if cfg.output.format == "netcdf":
         files.append(write_netcdf(ds, out_dir / RESULTS_FILE))
     elif cfg.output.format == "zarr":
         files.append(out_dir / ZARR_STORE)
     rate = result.path_steps / result.elapsed if result.elapsed > 0 else float("inf")
-    text = format_summary(ds, rows)
+    text = format_summary(ds, rows, context)
     observed = observation_rows(ds, cfg.scenario.observations)
     if observed:
         table = format_observations(observed)

@@ -1,12 +1,12 @@
 """A vectorised-numpy reference of the model in :func:`sim.kernels.simulate_path`.
 
 For tests and benchmarks only; runs go through the numba kernel.  It loops over time steps
-in Python and treats all paths of a step at once, reading the same packed inputs as the kernel
-and a pre-drawn shock array from :func:`shocks` (the draws the kernel makes, in its order),
-and writes outputs in the kernel's layouts.  Arithmetic follows the kernel's order of
-operations, so the two agree to rounding of the transcendental functions and to the solver
-tolerance.  A path whose state becomes non-finite gets its failing step in ``O_FAIL_STEP``;
-its other outputs are then meaningless (the kernel stops such a path instead).
+in Python and treats all paths of a step at once, reading the same input records as the kernel
+(:mod:`sim.layout`) and pre-drawn DRAWS records from :func:`shocks` (the draws the kernel
+makes, in its order), and writes the kernel's output records.  Arithmetic follows the kernel's
+order of operations, so the two agree to rounding of the transcendental functions and to the
+solver tolerance.  A path whose state becomes non-finite gets its failing step in
+``fail_step``; its other outputs are then meaningless (the kernel stops such a path instead).
 """
 from __future__ import annotations
 
@@ -14,14 +14,15 @@ import numpy as np
 from scipy.special import erfc
 
 from sim import kernels as K
+from sim import layout as L
 from sim.inputs import Inputs
 from sim.rng import block_seeds
 
 
 def shocks(seed: int, block_size: int, n_paths: int, n_steps: int) -> np.ndarray:
-    """The kernel's draws for paths [0, n_paths): array (paths, steps, N_DRAWS)."""
+    """The kernel's draws for paths [0, n_paths): DRAWS records (paths, steps)."""
     seeds = block_seeds(seed, 0, -(-n_paths // block_size))
-    out = np.empty((n_paths, n_steps, K.N_DRAWS))
+    out = np.empty((n_paths, n_steps), L.DRAWS)
     K.draw_shocks(seeds, block_size, n_paths, out)
     return out
 
@@ -42,17 +43,19 @@ def crossed_share(m, mu, width, phi0):
     return np.where(share > 0.0, share, 0.0)  # NaN -> 0, as in the kernel
 
 
-def signal(kind, x, basis, boj, fed, jgb, ust, vol_pct, hedge):
-    if kind == K.SIG_CARRY_TO_RISK:
-        return -(fed - boj) / np.maximum(vol_pct, 0.5)
-    if kind == K.SIG_DRAWDOWN:
+def signal(cls, x, basis, rates, vol_pct):
+    """Signal of the class with CLASS record ``cls``; ``rates`` has boj, fed, jgb, ust."""
+    kind = cls["signal"]
+    if kind == K.CARRY_TO_RISK:
+        return -(rates["fed"] - rates["boj"]) / np.maximum(vol_pct, 0.5)
+    if kind == K.DRAWDOWN:
         return 100.0 * (basis - x)
-    if kind == K.SIG_HEDGED_PICKUP:
-        return -(ust - jgb - hedge * (fed - boj))
-    return jgb  # SIG_YIELD_LEVEL
+    if kind == K.HEDGED_PICKUP:
+        return -(rates["ust"] - rates["jgb"] - cls["hedge_ratio"] * (rates["fed"] - rates["boj"]))
+    return rates["jgb"]  # yield_level
 
 
-def investor_targets(g, s, cls_par, speed):
+def investor_targets(g, s, classes, speeds):
     """Candidate exit shares (paths x classes), yen bought and variance at levels ``g``.
 
     ``s`` holds the step's state: arrays with one row per path of ``g``, and scalars.
@@ -63,11 +66,11 @@ def investor_targets(g, s, cls_par, speed):
     q, cpp = s["q"], s["cpp"]
     qn = np.empty_like(q)
     buying = np.zeros_like(g)
-    for c in range(cls_par.shape[0]):
-        kind, mu, width = int(cls_par[c, K.C_SIGNAL]), cls_par[c, K.C_MU], cls_par[c, K.C_WIDTH]
+    for c, cls in enumerate(classes):
+        mu, width = cls["threshold_mean"], cls["threshold_width"]
         qc = q[:, c]
-        if kind == K.SIG_ALLOCATION:
-            w0, wt = cls_par[c, K.C_W0], cls_par[c, K.C_WT]
+        if cls["signal"] == K.ALLOCATION:
+            w0, wt = cls["foreign_weight"], cls["target_weight"]
             ratio = np.exp(g - s["logfx0"])
             wealth = 1.0 - w0 + w0 * ratio
             drift = 100.0 * (w0 * (1.0 - qc) * ratio / wealth - wt)
@@ -75,21 +78,20 @@ def investor_targets(g, s, cls_par, speed):
             act = norm_cdf((np.abs(drift) - mu) / width)
             target = qc + act * ((1.0 - pos_target) - qc)
         else:
-            m = signal(kind, g, s["basis"][:, c], s["boj"], s["fed"], s["jgb"], s["ust"], vol_pct,
-                       cls_par[c, K.C_HEDGE0])
+            m = signal(cls, g, s["basis"][:, c], s, vol_pct)
             phi0 = s["phi0"][c]
             lower = crossed_share(m, mu, width, phi0)
-            upper = crossed_share(m + cls_par[c, K.C_REENTRY], mu, width, phi0)
+            upper = crossed_share(m + cls["reentry_gap"], mu, width, phi0)
             target = np.where(qc < lower, lower, np.where(qc > upper, upper, qc))
-        qn[:, c] = qc + speed[c, K.CS_SPEED] * (target - qc)
-        hs = cls_par[c, K.C_HEDGE_SHARE]
-        hedge_gap = cls_par[c, K.C_HEDGE_MAX] - cls_par[c, K.C_HEDGE0]
-        buying += cpp[:, c, K.CP_HOLDINGS] * (qn[:, c] - qc) * (
-            cpp[:, c, K.CP_REPAT] * (1.0 - hs) + hs * hedge_gap)
+        qn[:, c] = qc + speeds[c]["speed"] * (target - qc)
+        hs = cls["hedge_share"]
+        hedge_gap = cls["max_hedge_ratio"] - cls["hedge_ratio"]
+        buying += cpp["holdings"][:, c] * (qn[:, c] - qc) * (
+            cpp["repatriation"][:, c] * (1.0 - hs) + hs * hedge_gap)
     return qn, buying, var
 
 
-def solve_step(paths, step, cls_par, speed, max_iter, tol):
+def solve_step(paths, step, classes, speeds, max_iter, tol):
     """:func:`sim.kernels.solve_step` for all paths at once; returns (level, converged, qn,
     buying, var), the last four being the investors' response at the returned level.
 
@@ -102,7 +104,7 @@ def solve_step(paths, step, cls_par, speed, max_iter, tol):
 
     def residual(g, idx):
         s = {k: v[idx] for k, v in paths.items()} | step
-        qn, buying, var = investor_targets(g, s, cls_par, speed)
+        qn, buying, var = investor_targets(g, s, classes, speeds)
         h = s["xpre"] - price_impact(s["external"] + buying, s["impact"], limit) - g
         return h, qn, buying, var
 
@@ -139,29 +141,31 @@ def solve_step(paths, step, cls_par, speed, max_iter, tol):
     return level, converged, qn, buying, var
 
 
-def decide(bank, gp, sched, t, col, rate, neutral, infl, act, logfx, since, stress, shock):
-    """:func:`sim.kernels._decide` for all paths; returns (new rates, moved)."""
-    o = K.G_BANK + bank * K.N_BANK
-    kind = int(sched[t, col + 1])
-    if kind == K.OVERRIDE_SCRIPTED:
-        move = np.full_like(rate, sched[t, col + 2])
-    elif kind == K.OVERRIDE_PROBABILITY:
-        move = np.where(norm_cdf(shock) < sched[t, col + 3], sched[t, col + 2], 0.0)
-    elif gp[K.G_DECISIONS] == 0.0:
+def decide(bank, meeting, rules_on, seen):
+    """:func:`sim.kernels._decide` for all paths; ``seen`` holds what the bank sees (arrays
+    over paths: rate, neutral, inflation, activity, logfx, since, stress, shock).  Returns
+    (new rates, moved)."""
+    rate, shock = seen["rate"], seen["shock"]
+    if meeting["override"] == K.SCRIPTED:
+        move = np.full_like(rate, meeting["move"])
+    elif meeting["override"] == K.PROBABILITY:
+        move = np.where(norm_cdf(shock) < meeting["probability"], meeting["move"], 0.0)
+    elif not rules_on:
         move = np.zeros_like(rate)
     else:
-        desired = (neutral + gp[o + K.B_PHI_PI] * infl + gp[o + K.B_PHI_Y] * act
-                   + gp[o + K.B_PHI_FX] * 100.0 * (logfx - gp[o + K.B_LOGFX_REF]))
-        latent = gp[o + K.B_RHO] * (desired - rate) + gp[o + K.B_NOISE] * shock
-        c25, c50 = gp[o + K.B_C25], gp[o + K.B_C50]
+        desired = (seen["neutral"] + bank["inflation_response"] * seen["inflation"]
+                   + bank["activity_response"] * seen["activity"]
+                   + bank["fx_response"] * 100.0 * (seen["logfx"] - bank["logfx_reference"]))
+        latent = bank["smoothing"] * (desired - rate) + bank["decision_noise"] * shock
+        c25, c50 = bank["threshold_25"], bank["threshold_50"]
         move = np.select([latent > c50, latent > c25, latent < -c50, latent < -c25],
                          [0.5, 0.25, -0.5, -0.25], 0.0)
-        cap = gp[o + K.B_MAXMOVE]
+        cap = bank["max_move"]
         move = np.minimum(np.maximum(move, -cap), cap)
-        move = np.where(since < gp[o + K.B_SPACING], 0.0, move)
-        if gp[o + K.B_PAUSE] != 0.0:
-            move = np.where((move > 0.0) & stress, 0.0, move)
-    new = np.maximum(rate + move, gp[o + K.B_LB])
+        move = np.where(seen["since"] < bank["min_spacing"], 0.0, move)
+        if bank["pause_in_stress"]:
+            move = np.where((move > 0.0) & seen["stress"], 0.0, move)
+    new = np.maximum(rate + move, bank["lower_bound"])
     return new, new != rate
 
 
@@ -169,132 +173,147 @@ def ou(x, mean, a, s, shock):
     return mean + (x - mean) * a + s * shock
 
 
-def simulate(inputs: Inputs, path_par: np.ndarray, cls_path_par: np.ndarray, draws: np.ndarray):
-    """Simulate every path of ``draws``; returns (out_path, out_cls, out_time) as the kernel."""
-    gp, sched, chol, cls_par, cls_step = inputs.shared
-    n, n_steps, n_cls = draws.shape[0], sched.shape[0], cls_par.shape[0]
-    out_path = np.zeros((n, K.N_OUT_PATH))
-    out_cls = np.zeros((n, n_cls, K.N_OUT_CLS))
-    out_time = np.empty((n, n_steps + 1, K.N_OUT_TIME))
-    cpp = cls_path_par
+def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws: np.ndarray):
+    """Simulate every path of ``draws`` (DRAWS records, paths x steps) with the drawn
+    PATH_PARAM and CLASS_PARAM records; returns (PATH_OUT, CLASS_OUT, TIME_OUT) records as the
+    kernel writes them."""
+    mdl = inputs.model
+    g, steps, classes = mdl.glob[0], mdl.steps, mdl.classes
+    n, n_steps, n_cls = draws.shape[0], len(steps), len(classes)
+    out_path = np.zeros(n, L.PATH_OUT)
+    out_cls = np.zeros((n, n_cls), L.CLASS_OUT)
+    out_time = np.empty((n, n_steps + 1), L.TIME_OUT)
+    cpp = class_params
 
     def full(v):
         return np.full(n, float(v))
 
-    jpi, jpa, usi, usa = (full(gp[k])
-                          for k in (K.G_INIT_JPI, K.G_INIT_JPA, K.G_INIT_USI, K.G_INIT_USA))
-    boj, fed = full(gp[K.G_BOJ0]), full(gp[K.G_FED0])
-    rs_boj, rs_fed = path_par[:, K.P_NEUTRAL_BOJ], path_par[:, K.P_NEUTRAL_FED]
-    expf = gp[K.G_EXP_FACTOR]
-    tpj = gp[K.G_JGB0] - (rs_boj + (boj - rs_boj) * expf)
-    tpu = gp[K.G_UST0] - (rs_fed + (fed - rs_fed) * expf)
-    jgb, ust = full(gp[K.G_JGB0]), full(gp[K.G_UST0])
+    jpi, jpa, usi, usa = (full(g[k]) for k in ("jp_inflation0", "jp_activity0", "us_inflation0",
+                                               "us_activity0"))
+    boj, fed = full(g["boj0"]), full(g["fed0"])
+    rs_boj, rs_fed = params["neutral_boj"], params["neutral_fed"]
+    expf = g["expectations_factor"]
+    tpj = g["jgb0"] - (rs_boj + (boj - rs_boj) * expf)
+    tpu = g["ust0"] - (rs_fed + (fed - rs_fed) * expf)
+    jgb, ust = full(g["jgb0"]), full(g["ust0"])
     spread = ust - jgb
-    x = full(gp[K.G_LOGFX0])
-    logfx0 = gp[K.G_LOGFX0]
-    var = full(gp[K.G_VAR0])
+    x = full(g["logfx0"])
+    logfx0 = g["logfx0"]
+    var = full(g["var0"])
     transient = np.zeros(n)
-    since_boj, since_fed = full(gp[K.G_BOJ_SINCE0]), full(gp[K.G_FED_SINCE0])
-    since_interv = full(gp[K.G_INT_SPACING])
+    since_boj, since_fed = full(g["boj_since0"]), full(g["fed_since0"])
+    since_interv = full(g["intervention_spacing"])
     stress = np.zeros(n, dtype=bool)
-    impact = path_par[:, K.P_IMPACT]
-    perm = gp[K.G_PERM_SHARE]
+    impact = params["impact"]
+    perm = g["permanent_share"]
     pending_tpj, pending_tpu = np.zeros(n), np.zeros(n)
     # Initial signals are the same on every path, so each class has one phi0.
-    vol0 = 100.0 * np.sqrt(gp[K.G_VAR0])
-    x0, boj0, fed0, jgb0, ust0 = (gp[k]
-                                  for k in (K.G_LOGFX0, K.G_BOJ0, K.G_FED0, K.G_JGB0, K.G_UST0))
+    vol0 = 100.0 * np.sqrt(g["var0"])
+    x0 = g["logfx0"]
+    rates0 = {"boj": g["boj0"], "fed": g["fed0"], "jgb": g["jgb0"], "ust": g["ust0"]}
     phi0 = np.zeros(n_cls)
-    for c in range(n_cls):
-        kind = int(cls_par[c, K.C_SIGNAL])
-        if kind != K.SIG_ALLOCATION:
-            m0 = float(signal(kind, x0, x0, boj0, fed0, jgb0, ust0, vol0, cls_par[c, K.C_HEDGE0]))
-            phi0[c] = min(float(norm_cdf((m0 - cls_par[c, K.C_MU]) / cls_par[c, K.C_WIDTH])),
+    for c, cls in enumerate(classes):
+        if cls["signal"] != K.ALLOCATION:
+            m0 = float(signal(cls, x0, x0, rates0, vol0))
+            phi0[c] = min(float(norm_cdf((m0 - cls["threshold_mean"]) / cls["threshold_width"])),
                           1.0 - 1e-12)
     q = np.zeros((n, n_cls))
-    hold = cpp[:, :, K.CP_HOLDINGS].copy()
+    hold = cpp["holdings"].copy()
     basis = np.full((n, n_cls), x0)
     cum_unwind, cum_repat, cum_hedge = np.zeros(n), np.zeros(n), np.zeros(n)
-    peak_weekly, first_large = np.zeros(n), np.full(n, -1.0)
+    peak_weekly, first_large = np.zeros(n), np.full(n, -1)
     xmax, largest_app = x.copy(), np.zeros(n)
     abs_total, abs_exo = np.zeros(n), np.zeros(n)
-    stress_steps, nonconv, crashes, interventions = (np.zeros(n) for _ in range(4))
-    fail_step = np.zeros(n)
+    stress_steps, nonconv, crashes, interventions = (np.zeros(n, dtype=np.int64) for _ in range(4))
+    fail_step = np.zeros(n, dtype=np.int64)
 
     def record(i):
-        cols = {K.V_BOJ: boj, K.V_FED: fed, K.V_JGB: jgb, K.V_UST: ust, K.V_SPREAD: spread,
-                K.V_USDJPY: np.exp(x), K.V_UNWIND: cum_unwind, K.V_REPAT: cum_repat,
-                K.V_STRESS: stress.astype(float), K.V_FXVOL: 100.0 * np.sqrt(var),
-                K.V_JPI: jpi, K.V_JPA: jpa, K.V_USI: usi, K.V_USA: usa}
-        for k, v in cols.items():
-            out_time[:, i, k] = v
+        row = out_time[:, i]
+        values = {"boj_rate": boj, "fed_rate": fed, "jgb10": jgb, "ust10": ust, "spread": spread,
+                  "usdjpy": np.exp(x), "unwind": cum_unwind, "repatriation": cum_repat,
+                  "stress": stress.astype(float), "fx_vol": 100.0 * np.sqrt(var),
+                  "jp_inflation_gap": jpi, "jp_activity_gap": jpa, "us_inflation_gap": usi,
+                  "us_activity_gap": usa}
+        for name, v in values.items():
+            row[name] = v
 
     record(0)
     for t in range(n_steps):
-        sc = sched[t]
-        dt = sc[K.S_DT]
+        sc = steps[t]
+        dt = sc["dt"]
         z = draws[:, t]
-        if sc[K.S_EV_STRESS] != 0.0:
+        if sc["ev_stress"]:
             stress = np.ones(n, dtype=bool)
-        e = np.empty((n, K.N_FACTORS))
-        for i in range(K.N_FACTORS):  # the kernel's summation order, calm or stress factor
+        factor = z["factor"]
+        e = np.empty((n, L.N_FACTORS))
+        for i in range(L.N_FACTORS):  # the kernel's summation order, calm or stress factor
             acc = np.zeros(n)
             for j in range(i + 1):
-                acc = acc + np.where(stress, chol[1, i, j], chol[0, i, j]) * z[:, j]
+                acc = acc + np.where(stress, mdl.chol_stress[i, j], mdl.chol_calm[i, j]) * factor[:, j]
             e[:, i] = acc
+        # The correlated factors, in the order of layout.OU_PROCESSES, then USD/JPY.
+        e_jpi, e_jpa, e_usi, e_usa, e_tpj, e_tpu, e_fx = (e[:, i] for i in range(L.N_FACTORS))
 
-        jpi = ou(jpi, gp[K.G_MEAN_JPI], sc[K.S_A0], sc[K.S_S0], e[:, 0]) + sc[K.S_EV_JPI]
-        jpa = ou(jpa, gp[K.G_MEAN_JPA], sc[K.S_A1], sc[K.S_S1], e[:, 1]) + sc[K.S_EV_JPA]
-        usi = ou(usi, gp[K.G_MEAN_USI], sc[K.S_A2], sc[K.S_S2], e[:, 2]) + sc[K.S_EV_USI]
-        usa = ou(usa, gp[K.G_MEAN_USA], sc[K.S_A3], sc[K.S_S3], e[:, 3]) + sc[K.S_EV_USA]
+        def ou_step(value, name, shock):
+            return ou(value, g[f"mean_{name}"], sc[f"a_{name}"], sc[f"s_{name}"], shock)
+
+        jpi = ou_step(jpi, "jp_inflation", e_jpi) + sc["ev_jp_inflation"]
+        jpa = ou_step(jpa, "jp_activity", e_jpa) + sc["ev_jp_activity"]
+        usi = ou_step(usi, "us_inflation", e_usi) + sc["ev_us_inflation"]
+        usa = ou_step(usa, "us_activity", e_usa) + sc["ev_us_activity"]
 
         since_boj = since_boj + dt
         since_fed = since_fed + dt
-        if sc[K.S_BOJ_MEET] != 0.0:
-            boj, moved = decide(0, gp, sched, t, K.S_BOJ_MEET, boj, rs_boj, jpi, jpa, x,
-                                since_boj, stress, z[:, 7])
+        meeting = mdl.boj_meetings[t]
+        if meeting["meets"]:
+            seen = dict(rate=boj, neutral=rs_boj, inflation=jpi, activity=jpa, logfx=x,
+                        since=since_boj, stress=stress, shock=z["boj_decision"])
+            boj, moved = decide(mdl.boj[0], meeting, g["policy_rules"], seen)
             since_boj = np.where(moved, 0.0, since_boj)
-        if sc[K.S_FED_MEET] != 0.0:
-            fed, moved = decide(1, gp, sched, t, K.S_FED_MEET, fed, rs_fed, usi, usa, x,
-                                since_fed, stress, z[:, 8])
+        meeting = mdl.fed_meetings[t]
+        if meeting["meets"]:
+            seen = dict(rate=fed, neutral=rs_fed, inflation=usi, activity=usa, logfx=x,
+                        since=since_fed, stress=stress, shock=z["fed_decision"])
+            fed, moved = decide(mdl.fed[0], meeting, g["policy_rules"], seen)
             since_fed = np.where(moved, 0.0, since_fed)
 
-        tpj = (ou(tpj, gp[K.G_MEAN_TPJ], sc[K.S_A4], sc[K.S_S4], e[:, 4])
-               + sc[K.S_EV_TPJ] + pending_tpj)
-        tpj = np.where(z[:, K.Z_FISCAL] < sc[K.S_P_FISCAL], tpj + gp[K.G_FISCAL_SIZE], tpj)
-        tpu = (ou(tpu, gp[K.G_MEAN_TPU], sc[K.S_A5], sc[K.S_S5], e[:, 5])
-               + sc[K.S_EV_TPU] + pending_tpu)
+        tpj = ou_step(tpj, "jgb_term_premium", e_tpj) + sc["ev_jgb_term_premium"] + pending_tpj
+        tpj = np.where(z["fiscal"] < sc["p_fiscal"], tpj + g["fiscal_jump_size"], tpj)
+        tpu = ou_step(tpu, "ust_term_premium", e_tpu) + sc["ev_ust_term_premium"] + pending_tpu
         jgb = rs_boj + (boj - rs_boj) * expf + tpj
         ust = rs_fed + (fed - rs_fed) * expf + tpu
         new_spread = ust - jgb
         d_spread = new_spread - spread
         spread = new_spread
 
-        vol = np.where(stress, gp[K.G_VOL_STRESS], gp[K.G_VOL_CALM])
+        vol = np.where(stress, g["vol_stress"], g["vol_calm"])
         crowd = np.zeros(n)
-        for c in range(n_cls):
-            if cls_par[c, K.C_CARRY] != 0.0:
+        for c, cls in enumerate(classes):
+            if cls["carry"]:
                 crowd = crowd + hold[:, c]
-        lam = gp[K.G_CRASH_LAMBDA] * np.exp(gp[K.G_CRASH_GAMMA] * (crowd / gp[K.G_CROWD_REF] - 1.0))
-        crash = z[:, K.Z_CRASH] < 1.0 - np.exp(-lam * dt)
-        jump = np.where(crash, gp[K.G_CRASH_SIZE] * -np.log(z[:, K.Z_SIZE]), 0.0)
-        dx_exo = (gp[K.G_ETA] * d_spread + vol * sc[K.S_SQDT] * e[:, 6] - jump
-                  + np.log1p(sc[K.S_EV_FX] / 100.0))
+        lam = g["crash_intensity"] * np.exp(g["crash_crowding"] * (crowd / g["crowding_reference"] - 1.0))
+        crash = z["crash"] < 1.0 - np.exp(-lam * dt)
+        jump = np.where(crash, g["crash_mean_size"] * -np.log(z["crash_size"]), 0.0)
+        dx_exo = (g["eta"] * d_spread + vol * sc["sqrt_dt"] * e_fx - jump
+                  + np.log1p(sc["ev_fx_shock"] / 100.0))
         since_interv = since_interv + dt
-        interv = ((gp[K.G_INT_ON] != 0.0) & (x > gp[K.G_INT_LOGLEVEL])
-                  & (since_interv >= gp[K.G_INT_SPACING]) & (z[:, K.Z_INTERV] < sc[K.S_P_INTERV]))
-        external = np.where(interv, sc[K.S_EV_INT] + gp[K.G_INT_SIZE], sc[K.S_EV_INT])
+        interv = (g["intervention_on"] & (x > g["intervention_loglevel"])
+                  & (since_interv >= g["intervention_spacing"])
+                  & (z["intervention"] < sc["p_intervention"]))
+        external = np.where(interv, sc["ev_intervention"] + g["intervention_size"],
+                            sc["ev_intervention"])
         interventions += interv
         since_interv = np.where(interv, 0.0, since_interv)
-        decayed = transient * sc[K.S_DECAY]
+        decayed = transient * sc["decay"]
         x_pre = x + dx_exo + (decayed - transient)
 
-        limit = gp[K.G_IMPACT_LIMIT]
+        limit = g["impact_limit"]
         paths = dict(x=x, var=var, boj=boj, fed=fed, jgb=jgb, ust=ust, q=q, cpp=cpp, basis=basis,
                      xpre=x_pre, external=external, impact=impact)
-        step = dict(dt=dt, ewma=sc[K.S_EWMA], logfx0=logfx0, phi0=phi0, limit=limit)
-        _, converged, qn, buying, var = solve_step(paths, step, cls_par, cls_step[t],
-                                                   int(gp[K.G_MAX_ITER]), gp[K.G_TOL])
+        step = dict(dt=dt, ewma=sc["ewma"], logfx0=logfx0, phi0=phi0, limit=limit)
+        speeds = mdl.class_steps[t]
+        _, converged, qn, buying, var = solve_step(paths, step, classes, speeds,
+                                                   int(g["max_iter"]), g["tol"])
         nonconv += ~converged
         total_impact = price_impact(external + buying, impact, limit)
         move = dx_exo + (decayed - transient) - total_impact
@@ -303,30 +322,31 @@ def simulate(inputs: Inputs, path_par: np.ndarray, cls_path_par: np.ndarray, dra
 
         step_unwind, step_repat = np.zeros(n), np.zeros(n)
         bonds_sold, bonds_home = np.zeros(n), np.zeros(n)
-        for c in range(n_cls):
+        for c, cls in enumerate(classes):
             dq = qn[:, c] - q[:, c]
-            h0, hs = cpp[:, c, K.CP_HOLDINGS], cls_par[c, K.C_HEDGE_SHARE]
+            h0, hs = cpp["holdings"][:, c], cls["hedge_share"]
             unwind = h0 * (1.0 - hs) * dq
-            repat = cpp[:, c, K.CP_REPAT] * unwind
-            hedge = h0 * hs * (cls_par[c, K.C_HEDGE_MAX] - cls_par[c, K.C_HEDGE0]) * dq
+            repat = cpp["repatriation"][:, c] * unwind
+            hedge = h0 * hs * (cls["max_hedge_ratio"] - cls["hedge_ratio"]) * dq
             hold[:, c] -= unwind
-            out_cls[:, c, K.OC_UNWIND] += unwind
-            out_cls[:, c, K.OC_REPAT] += repat
-            out_cls[:, c, K.OC_HEDGE] += hedge
+            oc = out_cls[:, c]
+            oc["unwind_by_investor"] += unwind
+            oc["repatriation_by_investor"] += repat
+            oc["hedge_by_investor"] += hedge
             step_unwind += unwind
             step_repat += repat
             cum_hedge += hedge
-            bonds_sold += cls_par[c, K.C_BOND] * unwind
-            bonds_home += cls_par[c, K.C_BOND] * repat
-            basis[:, c] += cls_step[t, c, K.CS_BASIS] * (x_new - basis[:, c])
+            bonds_sold += cls["bond_share"] * unwind
+            bonds_home += cls["bond_share"] * repat
+            basis[:, c] += speeds[c]["basis_speed"] * (x_new - basis[:, c])
         q = qn
-        pending_tpu = gp[K.G_BETA_UST] * bonds_sold / 1000.0
-        pending_tpj = -gp[K.G_BETA_JGB] * bonds_home / 1000.0
+        pending_tpu = g["ust_tp_per_tn_sold"] * bonds_sold / 1000.0
+        pending_tpj = -g["jgb_tp_per_tn_repatriated"] * bonds_home / 1000.0
         cum_unwind = cum_unwind + step_unwind
         cum_repat = cum_repat + step_repat
-        weekly = step_unwind / sc[K.S_WEEKS]
+        weekly = step_unwind / sc["weeks"]
         peak_weekly = np.where(weekly > peak_weekly, weekly, peak_weekly)
-        first_large = np.where((first_large < 0.0) & (weekly > gp[K.G_LARGE_WEEKLY]), t + 1.0,
+        first_large = np.where((first_large < 0) & (weekly > g["large_weekly"]), t + 1,
                                first_large)
 
         abs_total += np.abs(move)
@@ -337,31 +357,26 @@ def simulate(inputs: Inputs, path_par: np.ndarray, cls_path_par: np.ndarray, dra
         largest_app = np.where(app > largest_app, app, largest_app)
         stress_steps += stress
         crashes += crash
-        trigger = -move > gp[K.G_STRESS_TRIGGER] * np.sqrt(sc[K.S_WEEKS])
-        u_regime = z[:, K.Z_REGIME]
-        stress = np.where(crash | (sc[K.S_EV_STRESS] != 0.0), True,
-                          np.where(stress, ~(u_regime < sc[K.S_P_STRESS2CALM]),
-                                   trigger | (u_regime < sc[K.S_P_CALM2STRESS])))
+        trigger = -move > g["stress_trigger"] * np.sqrt(sc["weeks"])
+        u_regime = z["regime"]
+        stress = np.where(crash | sc["ev_stress"], True,
+                          np.where(stress, ~(u_regime < sc["p_stress_to_calm"]),
+                                   trigger | (u_regime < sc["p_calm_to_stress"])))
         record(t + 1)
         state_sum = (x + var + jgb + ust + boj + fed + cum_unwind + cum_repat + cum_hedge
                      + jpi + jpa + usi + usa)
-        fail_step = np.where((fail_step == 0.0) & ~np.isfinite(state_sum), t + 1.0, fail_step)
+        fail_step = np.where((fail_step == 0) & ~np.isfinite(state_sum), t + 1, fail_step)
 
-    out_cls[:, :, K.OC_HOLDINGS] = hold
-    out_path[:, K.O_UNWIND] = cum_unwind
-    out_path[:, K.O_REPAT] = cum_repat
-    out_path[:, K.O_HEDGE] = cum_hedge
-    out_path[:, K.O_PEAK_WEEKLY] = peak_weekly
-    out_path[:, K.O_FIRST_LARGE] = first_large
-    out_path[:, K.O_LARGEST_APP] = largest_app
+    out_cls["holdings_end"] = hold
     with np.errstate(divide="ignore", invalid="ignore"):
-        out_path[:, K.O_AMPLIFICATION] = np.where(abs_exo > 0.0, abs_total / abs_exo, 1.0)
-    out_path[:, K.O_STRESS_SHARE] = stress_steps / n_steps
-    out_path[:, K.O_NONCONV] = nonconv
-    out_path[:, K.O_CRASHES] = crashes
-    out_path[:, K.O_INTERVENTIONS] = interventions
-    out_path[:, K.O_FAIL_STEP] = fail_step
-    for k, v in ((K.O_BOJ_END, boj), (K.O_FED_END, fed), (K.O_JGB_END, jgb), (K.O_UST_END, ust),
-                 (K.O_SPREAD_END, spread), (K.O_USDJPY_END, np.exp(x))):
-        out_path[:, k] = v
+        amplification = np.where(abs_exo > 0.0, abs_total / abs_exo, 1.0)
+    values = {"cum_unwind": cum_unwind, "cum_repatriation": cum_repat,
+              "hedge_yen_buying": cum_hedge, "peak_weekly_unwind": peak_weekly,
+              "first_large_step": first_large, "largest_yen_appreciation": largest_app,
+              "amplification_ratio": amplification, "stress_share": stress_steps / n_steps,
+              "nonconverged_steps": nonconv, "crashes": crashes, "interventions": interventions,
+              "fail_step": fail_step, "boj_rate_end": boj, "fed_rate_end": fed, "jgb10_end": jgb,
+              "ust10_end": ust, "spread_end": spread, "usdjpy_end": np.exp(x)}
+    for name, v in values.items():
+        out_path[name] = v
     return out_path, out_cls, out_time

@@ -1,7 +1,8 @@
-"""Raw arrays to an ``xarray.Dataset`` with units and long names, and netCDF round trips.
+"""Kernel records to an ``xarray.Dataset`` with units and long names, and file round trips.
 
-Metadata is declared as data beside the computation: each output variable is one entry of
-the tables below, naming its source column, units and long name.
+Metadata is declared as data beside the computation: the units and long name of every
+variable come from its field in :mod:`sim.layout`; the few variables that are not a field
+copied as is (a date, a rescaled parameter, a renamed draw) are listed below.
 """
 from __future__ import annotations
 
@@ -18,53 +19,17 @@ import xarray as xr
 from omegaconf import OmegaConf
 
 import sim
-from sim import kernels as K
+from sim import layout as L
 from sim.config import Config
 from sim.inputs import Inputs
-from sim.io import atomic_target
+from sim.io import atomic_write_bytes
 
-#: Per-path outcomes: name -> (column of out_path, units, long_name).
-PATH_VARS = {
-    "cum_unwind": (K.O_UNWIND, "USD bn", "Cumulative net unwind of foreign positions"),
-    "cum_repatriation": (K.O_REPAT, "USD bn", "Cumulative repatriation into yen"),
-    "hedge_yen_buying": (K.O_HEDGE, "USD bn", "Cumulative yen bought through higher FX hedge ratios"),
-    "peak_weekly_unwind": (K.O_PEAK_WEEKLY, "USD bn per week", "Peak weekly unwind"),
-    "largest_yen_appreciation": (K.O_LARGEST_APP, "%", "Largest yen appreciation (peak-to-trough fall of USD/JPY)"),
-    "amplification_ratio": (K.O_AMPLIFICATION, "1", "Amplification ratio (sum of absolute USD/JPY moves over the sum without flows)"),
-    "stress_share": (K.O_STRESS_SHARE, "1", "Share of time in the stress regime"),
-}
-COUNT_VARS = {
-    "nonconverged_steps": (K.O_NONCONV, "Steps whose feedback did not converge"),
-    "crashes": (K.O_CRASHES, "Yen crash jumps"),
-    "interventions": (K.O_INTERVENTIONS, "Rule-based Ministry of Finance interventions"),
-}
-#: Time series: name -> (column of out_time, units, long_name).
-TIME_VARS = {
-    "boj_rate": (K.V_BOJ, "% p.a.", "BoJ policy rate"),
-    "fed_rate": (K.V_FED, "% p.a.", "Fed policy rate (midpoint of target range)"),
-    "jgb10": (K.V_JGB, "% p.a.", "10y JGB yield"),
-    "ust10": (K.V_UST, "% p.a.", "10y UST yield"),
-    "spread": (K.V_SPREAD, "pp", "US-Japan 10y yield spread"),
-    "usdjpy": (K.V_USDJPY, "JPY per USD", "USD/JPY"),
-    "unwind": (K.V_UNWIND, "USD bn", "Cumulative net unwind"),
-    "repatriation": (K.V_REPAT, "USD bn", "Cumulative repatriation"),
-    "fx_vol": (K.V_FXVOL, "% p.a.", "Realised USD/JPY volatility"),
-    "jp_inflation_gap": (K.V_JPI, "pp", "Japanese inflation minus its target"),
-    "jp_activity_gap": (K.V_JPA, "pp", "Japanese activity gap"),
-    "us_inflation_gap": (K.V_USI, "pp", "US inflation minus its target"),
-    "us_activity_gap": (K.V_USA, "pp", "US activity gap"),
-}
-#: Values at the horizon kept per path.
-END_VARS = ("boj_rate", "fed_rate", "jgb10", "ust10", "spread", "usdjpy")
-END_COLUMNS = dict(zip(END_VARS, (K.O_BOJ_END, K.O_FED_END, K.O_JGB_END, K.O_UST_END,
-                                  K.O_SPREAD_END, K.O_USDJPY_END)))
-#: Per path and investor class: name -> (column of out_cls, long_name).
-CLASS_VARS = {
-    "unwind_by_investor": (K.OC_UNWIND, "Cumulative net unwind by investor class"),
-    "repatriation_by_investor": (K.OC_REPAT, "Cumulative repatriation by investor class"),
-    "hedge_by_investor": (K.OC_HEDGE, "Yen bought through hedging by investor class"),
-    "holdings_end": (K.OC_HOLDINGS, "Foreign holdings at the horizon by investor class"),
-}
+#: PATH_OUT fields that are not copied as they are.
+_NOT_COPIED = ("first_large_step", "fail_step")
+#: Drawn per-class parameters: Dataset name -> CLASS_PARAM field.
+CLASS_PARAM_VARS = {"holdings_initial": "holdings", "repatriation_share": "repatriation"}
+#: Per-date series summarised across paths (all but the stress flag, whose mean is its own variable).
+SUMMARISED = tuple(n for n in L.TIME_OUT.names if n != "stress")
 
 
 def config_yaml(cfg: Config) -> str:
@@ -88,69 +53,88 @@ def _var(dims, data, units, long_name, **extra):
     return xr.Variable(dims, data, {"units": units, "long_name": long_name, **extra})
 
 
-def path_dataset(cfg: Config, inputs: Inputs, chunk, start: int = 0) -> xr.Dataset:
+def _field_var(dims, records: np.ndarray, dtype: np.dtype, name: str, long_name: str = None):
+    f = L.meta(dtype, name)
+    return _var(dims, records[name], f.units, long_name or f.long_name)
+
+
+def path_dataset(inputs: Inputs, chunk, start: int = 0) -> xr.Dataset:
     """Per-path variables of the paths held by ``chunk`` (anything with the kernel's per-path
-    arrays: path_out, cls_out, path_par, cls_path_par), numbered from ``start``."""
+    records: paths, classes, params, class_params), numbered from ``start``."""
     dates = inputs.dates
+    out = chunk.paths
     data = {}
-    for name, (col, units, long_name) in PATH_VARS.items():
-        data[name] = _var("path", chunk.path_out[:, col], units, long_name)
-    for name, (col, long_name) in COUNT_VARS.items():
-        data[name] = _var("path", chunk.path_out[:, col].astype(np.int64), "1", long_name)
-    first = chunk.path_out[:, K.O_FIRST_LARGE].astype(np.int64)
+    copied = [f for f in L.fields(L.PATH_OUT) if f.name not in _NOT_COPIED
+              and not f.name.endswith("_end")]
+    for f in copied:  # amounts first, then counts
+        if f.type == "f8":
+            data[f.name] = _field_var("path", out, L.PATH_OUT, f.name)
+    for f in copied:
+        if f.type == "i8":
+            data[f.name] = _var("path", out[f.name].astype(np.int64), f.units, f.long_name)
+    first = out["first_large_step"].astype(np.int64)
     first_date = np.where(first > 0, dates[np.clip(first, 0, len(dates) - 1)], np.datetime64("NaT"))
+    large = float(inputs.model.glob["large_weekly"][0])
     data["first_large_unwind"] = xr.Variable(
         "path", first_date.astype("datetime64[ns]"),
-        {"long_name": f"End of the first step with unwind above USD "
-                      f"{cfg.output.large_unwind_weekly:g}bn a week (NaT: none)"})
-    for name in END_VARS:
-        col, units, long_name = TIME_VARS[name]
-        data[f"{name}_end"] = _var("path", chunk.path_out[:, END_COLUMNS[name]], units,
-                                   f"{long_name} at the horizon")
-    data["neutral_boj"] = _var("path", chunk.path_par[:, K.P_NEUTRAL_BOJ], "% p.a.", "BoJ neutral rate (drawn)")
-    data["neutral_fed"] = _var("path", chunk.path_par[:, K.P_NEUTRAL_FED], "% p.a.", "Fed neutral rate (drawn)")
-    data["price_impact"] = _var("path", 100.0 * chunk.path_par[:, K.P_IMPACT], "% per USD bn",
-                                "Price impact of yen buying (drawn)")
-    for name, (col, long_name) in CLASS_VARS.items():
-        data[name] = _var(("path", "investor"), chunk.cls_out[:, :, col], "USD bn", long_name)
-    data["holdings_initial"] = _var(("path", "investor"), chunk.cls_path_par[:, :, K.CP_HOLDINGS],
-                                    "USD bn", "Foreign holdings at the snapshot by investor class (drawn)")
-    data["repatriation_share"] = _var(("path", "investor"), chunk.cls_path_par[:, :, K.CP_REPAT], "1",
-                                      "Share of an unwind repatriated into yen (drawn)")
-    n = chunk.path_out.shape[0]
+        {"long_name": f"End of the first step with unwind above USD {large:g}bn a week (NaT: none)"})
+    for f in L.fields(L.PATH_OUT):
+        if f.name.endswith("_end"):
+            data[f.name] = _field_var("path", out, L.PATH_OUT, f.name)
+    data["neutral_boj"] = _field_var("path", chunk.params, L.PATH_PARAM, "neutral_boj")
+    data["neutral_fed"] = _field_var("path", chunk.params, L.PATH_PARAM, "neutral_fed")
+    data["price_impact"] = _var("path", 100.0 * chunk.params["impact"], "% per USD bn",
+                                L.meta(L.PATH_PARAM, "impact").long_name)
+    for f in L.fields(L.CLASS_OUT):
+        data[f.name] = _field_var(("path", "investor"), chunk.classes, L.CLASS_OUT, f.name)
+    for name, field in CLASS_PARAM_VARS.items():
+        data[name] = _field_var(("path", "investor"), chunk.class_params, L.CLASS_PARAM, field)
+    n = len(out)
     path = xr.Variable("path", np.arange(start, start + n),
                        {"long_name": "Monte Carlo path", "ensemble_axis": "true"})
     return xr.Dataset(data, coords={"path": path})
 
 
-def time_dataset(cfg: Config, inputs: Inputs, stats, sample: np.ndarray) -> xr.Dataset:
+def series_dataset(inputs: Inputs, chunk, start: int = 0) -> xr.Dataset:
+    """The full time series of the paths held by ``chunk`` (path x time), one variable per
+    TIME_OUT field."""
+    data = {f.name: _field_var(("path", "time"), chunk.series, L.TIME_OUT, f.name)
+            for f in L.fields(L.TIME_OUT)}
+    path = xr.Variable("path", np.arange(start, start + len(chunk.series)),
+                       {"long_name": "Monte Carlo path", "ensemble_axis": "true"})
+    return xr.Dataset(data, coords={"path": path})
+
+
+def time_dataset(inputs: Inputs, stats, sample: np.ndarray) -> xr.Dataset:
     """Per-date quantiles and means across paths, and the sample paths."""
-    quantiles = np.asarray(cfg.output.quantiles, dtype=float)
+    quantiles = np.asarray(inputs.cfg.output.quantiles, dtype=float)
     q = stats.quantiles(quantiles)
     mean = stats.means()
     data = {}
-    for name, (col, units, long_name) in TIME_VARS.items():
-        data[f"{name}_quantiles"] = _var(("quantile", "time"), q[:, :, col], units,
-                                         f"{long_name}, quantiles across paths")
-        data[f"{name}_mean"] = _var("time", mean[:, col], units, f"{long_name}, mean across paths")
-        data[f"sample_{name}"] = _var(("sample", "time"), sample[:, :, col], units,
-                                      f"{long_name}, sample paths")
-    data["stress_probability"] = _var("time", mean[:, K.V_STRESS], "1",
+    for name in SUMMARISED:
+        f = L.meta(L.TIME_OUT, name)
+        data[f"{name}_quantiles"] = _var(("quantile", "time"), q[name], f.units,
+                                         f"{f.long_name}, quantiles across paths")
+        data[f"{name}_mean"] = _var("time", mean[name], f.units, f"{f.long_name}, mean across paths")
+        data[f"sample_{name}"] = _var(("sample", "time"), sample[name], f.units,
+                                      f"{f.long_name}, sample paths")
+    data["stress_probability"] = _var("time", mean["stress"], "1",
                                       "Share of paths in the stress regime")
-    labels = [cfg.investors[n].label or n for n in inputs.investors]
     coords = {
         "time": ("time", inputs.dates.astype("datetime64[ns]"), {"long_name": "Date"}),
         "investor": ("investor", np.array(inputs.investors, dtype=object),
                      {"long_name": "Investor class"}),
-        "investor_label": ("investor", np.array(labels, dtype=object), {"long_name": "Investor class"}),
+        "investor_label": ("investor", np.array(inputs.labels, dtype=object),
+                           {"long_name": "Investor class"}),
         "quantile": ("quantile", quantiles, {"long_name": "Quantile", "units": "1"}),
         "sample": ("sample", np.arange(sample.shape[0]), {"long_name": "Sample path"}),
     }
     return xr.Dataset(data, coords=coords)
 
 
-def run_attrs(cfg: Config, result, command: str) -> dict:
+def run_attrs(result, command: str) -> dict:
     """Dataset attributes: conventions, provenance, config, versions, history."""
+    cfg = result.inputs.cfg
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     return {
         "Conventions": "CF-1.8",
@@ -175,18 +159,31 @@ def run_attrs(cfg: Config, result, command: str) -> dict:
 
 
 class MemorySink:
-    """Keeps every chunk's per-path arrays; builds one in-memory Dataset at the end."""
+    """Keeps every chunk's per-path records; builds one in-memory Dataset at the end.
 
-    def __init__(self):
+    With ``series`` it also keeps each chunk's full time series (give ``keep_series=True`` to
+    :func:`sim.engine.stream`), which become variables over (path, time) named as the fields
+    of ``layout.TIME_OUT``: memory then grows with the number of paths.
+    """
+
+    def __init__(self, series: bool = False):
         self.parts = []
+        self.series = series
 
     def __call__(self, chunk) -> None:
+        if not self.series:
+            chunk.series = None
         self.parts.append(chunk)
 
-    def dataset(self, cfg: Config, result, command: str) -> xr.Dataset:
-        paths = xr.concat([path_dataset(cfg, result.inputs, c, c.start) for c in self.parts], "path")
-        ds = xr.merge([paths, time_dataset(cfg, result.inputs, result.stats, result.sample)])
-        ds.attrs = run_attrs(cfg, result, command)
+    def dataset(self, result, command: str) -> xr.Dataset:
+        inputs = result.inputs
+        paths = xr.concat([path_dataset(inputs, c, c.start) for c in self.parts], "path")
+        extra = [time_dataset(inputs, result.stats, result.sample)]
+        if self.series:
+            extra.append(xr.concat([series_dataset(inputs, c, c.start) for c in self.parts],
+                                   "path"))
+        ds = xr.merge([paths, *extra])
+        ds.attrs = run_attrs(result, command)
         return ds
 
 
@@ -197,20 +194,20 @@ class ZarrSink:
     an interrupted run leaves no store under the final name.  Memory stays one chunk.
     """
 
-    def __init__(self, cfg: Config, inputs: Inputs, path: Path, chunk_paths: int):
+    def __init__(self, inputs: Inputs, path: Path):
         import dask.array as da
 
-        self.cfg, self.inputs, self.path = cfg, inputs, Path(path)
+        self.inputs, self.path = inputs, Path(path)
         self.tmp = self.path.with_name(f".{self.path.name}.tmp")
         if self.tmp.exists():
             shutil.rmtree(self.tmp)
-        n = cfg.sampler.paths
+        n, chunk_paths = inputs.plan.paths, inputs.plan.chunk_paths
         n_cls = len(inputs.investors)
-        one_path = SimpleNamespace(path_out=np.zeros((1, K.N_OUT_PATH)),
-                                   cls_out=np.zeros((1, n_cls, K.N_OUT_CLS)),
-                                   path_par=np.zeros((1, K.N_PATH_PAR)),
-                                   cls_path_par=np.zeros((1, n_cls, 2)))
-        proto = path_dataset(cfg, inputs, one_path)  # names, dims, dtypes and attributes
+        one_path = SimpleNamespace(paths=np.zeros(1, L.PATH_OUT),
+                                   classes=np.zeros((1, n_cls), L.CLASS_OUT),
+                                   params=np.zeros(1, L.PATH_PARAM),
+                                   class_params=np.zeros((1, n_cls), L.CLASS_PARAM))
+        proto = path_dataset(inputs, one_path)  # names, dims, dtypes and attributes
         template = {}
         for name, var in proto.data_vars.items():
             shape = (n,) + var.shape[1:]
@@ -222,16 +219,16 @@ class ZarrSink:
                                                     consolidated=False)
 
     def __call__(self, chunk) -> None:
-        part = path_dataset(self.cfg, self.inputs, chunk, chunk.start).drop_vars("path")
+        part = path_dataset(self.inputs, chunk, chunk.start).drop_vars("path")
         part.to_zarr(self.tmp, region={"path": slice(chunk.start, chunk.stop)}, consolidated=False)
 
     def finish(self, result, command: str) -> Path:
         import zarr
 
-        extra = time_dataset(self.cfg, self.inputs, result.stats, result.sample)
+        extra = time_dataset(self.inputs, result.stats, result.sample)
         extra.to_zarr(self.tmp, mode="a", consolidated=False)
         group = zarr.open_group(str(self.tmp), mode="r+")
-        group.attrs.update(run_attrs(self.cfg, result, command))
+        group.attrs.update(run_attrs(result, command))
         with warnings.catch_warnings():  # consolidated metadata is a zarr-python extension
             warnings.simplefilter("ignore")
             zarr.consolidate_metadata(str(self.tmp))
@@ -254,9 +251,13 @@ def _encoding(ds: xr.Dataset) -> dict:
 
 
 def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
-    """Write ``ds`` atomically (a temporary file beside ``path``, then a rename)."""
-    with atomic_target(path) as tmp:
-        ds.to_netcdf(tmp, engine="h5netcdf", encoding=_encoding(ds))
+    """Write ``ds`` atomically (a temporary file beside ``path``, then a rename).
+
+    The file is built in memory and written by Python, so a full or read-only disk ends in an
+    ordinary OSError at the write instead of inside the HDF5 library.
+    """
+    data = ds.to_netcdf(engine="h5netcdf", encoding=_encoding(ds))
+    atomic_write_bytes(path, bytes(data))
     return Path(path)
 
 

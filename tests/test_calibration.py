@@ -8,10 +8,8 @@ import pytest
 import yaml
 
 from sim import calibration as C
-from sim import kernels as K
 from sim.compose import CONFIG_DIR
-from sim.engine import run
-from tests.conftest import small
+from tests.helpers import run, small
 
 Z = 4.0  # tolerance in standard errors
 
@@ -82,26 +80,25 @@ def test_hedge_channel_buys_holdings_times_the_change_of_hedge_ratio():
                  "investors.life_insurers.adjustment_weeks=1",
                  "+scenario.events=[{date: '2026-01-09', kind: jgb_term_premium, value: 5.0}]"],
                 paths=500, months=12)
-    r = run(cfg, progress=False)
+    r = run(cfg)
     holdings = cfg.investors["life_insurers"].holdings
-    bought = r.path_out[:, K.O_HEDGE]
+    bought = r["hedge_yen_buying"].values
     assert np.all(bought <= 0.15 * holdings * (1 + 1e-12))
     assert bought.mean() == pytest.approx(0.15 * holdings, rel=1e-3)
-    np.testing.assert_allclose(r.path_out[:, K.O_UNWIND], 0.0, atol=1e-9)
+    np.testing.assert_allclose(r["cum_unwind"].values, 0.0, atol=1e-9)
 
 
 def test_carry_returns_and_skewness_on_a_known_sample():
     """Windows sum the carry and the FX log change; skewness and its SE match an analytic case."""
     n_paths, n_steps = 400, 104
-    time_out = np.zeros((n_paths, n_steps + 1, K.N_OUT_TIME))
-    time_out[:, :, K.V_FED] = 4.0
-    time_out[:, :, K.V_BOJ] = 1.0
+    series = {"fed_rate": np.full((n_paths, n_steps + 1), 4.0),
+              "boj_rate": np.full((n_paths, n_steps + 1), 1.0)}
     rng = np.random.default_rng(3)
     logfx = np.cumsum(np.concatenate([np.zeros((n_paths, 1)),
                                       rng.exponential(0.01, (n_paths, n_steps))], axis=1), axis=1)
-    time_out[:, :, K.V_USDJPY] = np.exp(-logfx)  # yen rallies only: negative skew
+    series["usdjpy"] = np.exp(-logfx)  # yen rallies only: negative skew
     dt = np.full(n_steps, 7 / 365.25)
-    r = C.carry_returns(time_out, dt)
+    r = C.carry_returns(series, dt)
     assert r.shape == (n_paths, 8)
     expected_first = 0.03 * dt[:13].sum() - logfx[:, 13]
     np.testing.assert_allclose(r[:, 0], expected_first, rtol=1e-12)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from sim.compose import CONFIG_DIR, load_config
-from sim.engine import run
+from sim.pipeline import simulate
 from sim.validate import ConfigError
 
 GROUPS = ("snapshot", "scenario", "investors", "model", "sampler", "output")
@@ -19,8 +19,8 @@ REPO = Path(__file__).resolve().parent.parent
 def test_every_config_composes_and_runs(group, name):
     cfg = load_config([f"{group}={name}", "sampler.paths=64", "sampler.horizon_months=12",
                        "output.progress=false"])
-    r = run(cfg, progress=False)
-    assert r.path_out.shape[0] == 64
+    ds, _ = simulate(cfg, progress=False)
+    assert ds.sizes["path"] == 64
 
 
 def test_default_is_the_seed_snapshot():
@@ -40,7 +40,7 @@ def test_misspelled_key_is_rejected():
 def test_semantic_error_names_key_and_allowed_values():
     cfg = load_config(["model.impact.permanent_share=1.5"])
     with pytest.raises(ConfigError, match=r"model.impact.permanent_share=1.5: a finite number in \[0, 1\]"):
-        run(cfg, progress=False)
+        simulate(cfg, progress=False)
 
 
 def _cli(tmp_path, *args):

@@ -7,17 +7,16 @@ import math
 import numpy as np
 import pytest
 
-from sim import kernels as K
-from sim.engine import run
+from sim.pipeline import simulate
 from sim.summary import mean_se, probability_se, quantile_se
-from tests.conftest import small
+from tests.helpers import small
 
 
 
 @pytest.fixture(scope="module")
 def unwind():
     cfg = small(paths=16000, months=12)
-    return run(cfg, progress=False).path_out[:, K.O_UNWIND]
+    return simulate(cfg, progress=False)[0]["cum_unwind"].values
 
 
 def _stats(u: np.ndarray, level: float) -> dict[str, tuple[float, float]]:

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import SHARED_DATA
+from tests.helpers import SHARED_DATA
 from sim.compose import load_config
 from sim.datasnapshot import (BOJ_DECISIONS, FED_DECISIONS, boj_grid, data_levels, fed_grid,
                               policy_rate, typical_meetings)
-from sim.engine import run
+from sim.pipeline import simulate
 from sim.marketdata import SERIES, DataError, MarketData, read_series
 
 REPO = Path(__file__).resolve().parent.parent
@@ -147,8 +147,8 @@ def test_snapshot_data_composes_and_runs():
     assert s.date == "2008-09-12" and s.from_data
     assert s.fed_rate == 2.0 and s.boj_rate == 0.5 and 100 < s.usdjpy < 115
     assert s.fed_meetings[0] == "2008-09-17"
-    r = run(cfg, progress=False)
-    assert r.path_out.shape[0] == 64
+    ds, _ = simulate(cfg, progress=False)
+    assert ds.sizes["path"] == 64
 
 
 def test_existing_snapshots_are_untouched():

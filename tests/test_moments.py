@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from conftest import SHARED_DATA
+from tests.helpers import SHARED_DATA
 from sim.compose import load_config
 from sim.marketdata import MarketData
 from sim.moments import (MOMENTS, WEEKS_PER_YEAR, DataMonths, _grid_months, block_indices,

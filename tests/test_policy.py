@@ -3,31 +3,31 @@ import math
 
 import numpy as np
 
-from sim import kernels as K
 from sim.calendar import BUSINESS_DAYS_PER_YEAR
-from sim.engine import run
+from sim.inputs import build_inputs
 
-from conftest import small
+from tests.helpers import run, small, step_years
 
 
 def test_rates_move_only_at_meetings_in_25bp_steps(default_run):
-    _, r = default_run
-    for col, meet in ((K.V_BOJ, K.S_BOJ_MEET), (K.V_FED, K.S_FED_MEET)):
-        moves = np.diff(r.time_out[:, :, col], axis=1)
-        meetings = r.inputs.sched[:, meet] != 0
+    cfg, r = default_run
+    model = build_inputs(cfg).model
+    for name, calendar in (("boj_rate", model.boj_meetings), ("fed_rate", model.fed_meetings)):
+        moves = np.diff(r[name].values, axis=1)
+        meetings = calendar["meets"]
         assert np.all(moves[:, ~meetings] == 0.0)
         assert np.all(np.mod(moves * 4, 1.0) == 0.0)
         assert np.any(moves != 0.0)
-    assert np.all(r.time_out[:, :, K.V_BOJ] >= 0.0)
+    assert np.all(r["boj_rate"].values >= 0.0)
 
 
 def test_boj_respects_minimum_spacing(default_run):
     cfg, r = default_run
-    dt = r.inputs.sched[:, K.S_DT]
+    dt = step_years(cfg)
     elapsed = np.concatenate([[0.0], np.cumsum(dt)])
     # At least the configured spacing, to within half a business day (26 weeks count as 6 months).
     spacing = cfg.model.policy.boj.min_spacing_months / 12 - 0.5 / BUSINESS_DAYS_PER_YEAR
-    for path in r.time_out[:200, :, K.V_BOJ]:
+    for path in r["boj_rate"].values[:200]:
         when = elapsed[1:][np.diff(path) != 0]
         assert np.all(np.diff(when) >= spacing - 1e-9)
 
@@ -35,9 +35,9 @@ def test_boj_respects_minimum_spacing(default_run):
 def test_scripted_decision_happens_on_its_date():
     cfg = small(["+scenario.events=[{date: '2026-02-10', kind: boj_decision, value: 0.5}]"],
                 paths=512, months=6)
-    r = run(cfg, progress=False)
-    t = int(np.searchsorted(r.inputs.dates, np.datetime64("2026-02-10"))) - 1
-    boj = r.time_out[:, :, K.V_BOJ]
+    r = run(cfg)
+    t = int(np.searchsorted(r["time"].values, np.datetime64("2026-02-10"))) - 1
+    boj = r["boj_rate"].values
     np.testing.assert_array_equal(boj[:, t + 1] - boj[:, t], 0.5)
     np.testing.assert_array_equal(boj[:, : t + 1], cfg.snapshot.boj_rate)
 
@@ -46,9 +46,9 @@ def test_meeting_probability_gives_that_share_of_hikes():
     p = 0.85
     cfg = small([f"+scenario.events=[{{date: '2026-01-23', kind: boj_probability, value: 0.25, "
                  f"probability: {p}}}]"], paths=4000, months=3)
-    r = run(cfg, progress=False)
-    t = int(np.searchsorted(r.inputs.dates, np.datetime64("2026-01-23"))) - 1
-    hiked = np.diff(r.time_out[:, t:t + 2, K.V_BOJ], axis=1)[:, 0] == 0.25
+    r = run(cfg)
+    t = int(np.searchsorted(r["time"].values, np.datetime64("2026-01-23"))) - 1
+    hiked = np.diff(r["boj_rate"].values[:, t:t + 2], axis=1)[:, 0] == 0.25
     n = len(hiked)
     assert abs(hiked.mean() - p) < 4 * math.sqrt(p * (1 - p) / n)
 
@@ -62,8 +62,8 @@ def test_faster_boj_never_lowers_the_carry_unwind_under_common_random_numbers():
     unwind = {}
     for months in (3, 6, 12):
         cfg = small([f"model.policy.boj.min_spacing_months={months}"], paths=3000, months=24)
-        r = run(cfg, progress=False)
-        unwind[months] = r.cls_out[:, r.inputs.investors.index("leveraged"), K.OC_UNWIND]
+        r = run(cfg)
+        unwind[months] = r["unwind_by_investor"].sel(investor="leveraged").values
     for fast, slow in ((3, 6), (6, 12)):
         diff = unwind[fast] - unwind[slow]
         se = diff.std(ddof=1) / math.sqrt(len(diff))

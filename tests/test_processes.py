@@ -4,19 +4,23 @@ import math
 import numpy as np
 import pytest
 
-from sim import kernels as K
 from sim.config import FACTORS
-from sim.engine import run
+from sim.inputs import build_inputs
 
-from conftest import QUIET, small
+from tests.helpers import QUIET, run, small
 
 N = 20_000
+#: Results series of the four macro OU processes, by process name.
+MACRO_SERIES = {"jp_inflation": "jp_inflation_gap", "jp_activity": "jp_activity_gap",
+                "us_inflation": "us_inflation_gap", "us_activity": "us_activity_gap"}
+#: Term premia: process name -> (10y yield series, bank).
+TERM_PREMIA = {"jgb_term_premium": ("jgb10", "boj"), "ust_term_premium": ("ust10", "fed")}
 
 
 @pytest.fixture(scope="module")
 def quiet_run():
     cfg = small([*QUIET, "model.fx.spread_elasticity=0"], paths=N, months=12)
-    return cfg, run(cfg, progress=False)
+    return cfg, run(cfg), build_inputs(cfg)
 
 
 def _ou_moments(x0, mean, speed, vol, t):
@@ -30,60 +34,65 @@ def _check(sample, mean, var):
     assert abs(sample.var(ddof=1) - var) < 4 * var * math.sqrt(2 / (n - 1)), (sample.var(), var)
 
 
-def _term_premium(cfg, run_, series, bank):
+def _term_premium(cfg, inputs, series, bank):
     """Term premium recovered from a 10y yield when the policy rate and neutral rate are fixed."""
     pol = getattr(cfg.model.policy, bank)
     rate = getattr(cfg.snapshot, f"{bank}_rate")
-    expf = run_.inputs.gp[K.G_EXP_FACTOR]
+    expf = inputs.model.glob["expectations_factor"][0]
     return series - (pol.neutral + (rate - pol.neutral) * expf)
+
+
+def _process(cfg, name):
+    return getattr(cfg.model.macro if name in MACRO_SERIES else cfg.model.yields, name)
+
+
+def _standardised_shocks(cfg, r, inputs, fx_vol):
+    """The seven factor shocks recovered from the paths (processes in FACTORS order)."""
+    steps = inputs.steps
+    shocks = []
+    for name in FACTORS[:-1]:
+        ou = _process(cfg, name)
+        if name in MACRO_SERIES:
+            x = r[MACRO_SERIES[name]].values
+        else:
+            series, bank = TERM_PREMIA[name]
+            x = _term_premium(cfg, inputs, r[series].values, bank)
+        shocks.append((x[:, 1:] - ou.mean - (x[:, :-1] - ou.mean) * steps[f"a_{name}"])
+                      / steps[f"s_{name}"])
+    log_fx = np.log(r["usdjpy"].values)
+    shocks.append(np.diff(log_fx, axis=1) / (fx_vol / 100 * steps["sqrt_dt"]))
+    return np.stack([s.ravel() for s in shocks])
 
 
 @pytest.mark.parametrize("step", [13, 52])
 def test_ou_processes_match_analytic_mean_and_variance(quiet_run, step):
-    cfg, r = quiet_run
-    t = r.inputs.sched[:step, K.S_DT].sum()
+    cfg, r, inputs = quiet_run
+    t = inputs.steps["dt"][:step].sum()
     mac, snap = cfg.model.macro, cfg.snapshot
-    cases = [
-        (K.V_JPI, snap.jp_inflation - mac.inflation_target_jp, mac.jp_inflation),
-        (K.V_JPA, snap.jp_activity_gap, mac.jp_activity),
-        (K.V_USI, snap.us_inflation - mac.inflation_target_us, mac.us_inflation),
-        (K.V_USA, snap.us_activity_gap, mac.us_activity),
-    ]
-    for col, x0, ou in cases:
-        _check(r.time_out[:, step, col], *_ou_moments(x0, ou.mean, ou.speed, ou.vol, t))
-    for col, bank, ou in ((K.V_JGB, "boj", cfg.model.yields.jgb_term_premium),
-                          (K.V_UST, "fed", cfg.model.yields.ust_term_premium)):
-        tp = _term_premium(cfg, r, r.time_out[:, :, col], bank)
+    initial = {"jp_inflation": snap.jp_inflation - mac.inflation_target_jp,
+               "jp_activity": snap.jp_activity_gap,
+               "us_inflation": snap.us_inflation - mac.inflation_target_us,
+               "us_activity": snap.us_activity_gap}
+    for name, series in MACRO_SERIES.items():
+        ou = _process(cfg, name)
+        _check(r[series].values[:, step], *_ou_moments(initial[name], ou.mean, ou.speed, ou.vol, t))
+    for name, (series, bank) in TERM_PREMIA.items():
+        ou = _process(cfg, name)
+        tp = _term_premium(cfg, inputs, r[series].values, bank)
         _check(tp[:, step], *_ou_moments(tp[0, 0], ou.mean, ou.speed, ou.vol, t))
 
 
 def test_log_usdjpy_is_brownian_without_flows(quiet_run):
-    cfg, r = quiet_run
+    cfg, r, inputs = quiet_run
     step = 52
-    t = r.inputs.sched[:step, K.S_DT].sum()
-    log_fx = np.log(r.time_out[:, step, K.V_USDJPY] / cfg.snapshot.usdjpy)
+    t = inputs.steps["dt"][:step].sum()
+    log_fx = np.log(r["usdjpy"].values[:, step] / cfg.snapshot.usdjpy)
     _check(log_fx, 0.0, (cfg.model.fx.calm_vol / 100) ** 2 * t)
 
 
 def test_shock_correlations_match_the_configured_matrix(quiet_run):
-    cfg, r = quiet_run
-    sched = r.inputs.sched
-    series = r.time_out
-    shocks = []
-    ou_cols = [(K.V_JPI, cfg.model.macro.jp_inflation, 0), (K.V_JPA, cfg.model.macro.jp_activity, 1),
-               (K.V_USI, cfg.model.macro.us_inflation, 2), (K.V_USA, cfg.model.macro.us_activity, 3)]
-    for col, ou, k in ou_cols:
-        x = series[:, :, col]
-        shocks.append((x[:, 1:] - ou.mean - (x[:, :-1] - ou.mean) * sched[:, K.S_A0 + k])
-                      / sched[:, K.S_S0 + k])
-    for col, bank, ou, k in ((K.V_JGB, "boj", cfg.model.yields.jgb_term_premium, 4),
-                             (K.V_UST, "fed", cfg.model.yields.ust_term_premium, 5)):
-        tp = _term_premium(cfg, r, series[:, :, col], bank)
-        shocks.append((tp[:, 1:] - ou.mean - (tp[:, :-1] - ou.mean) * sched[:, K.S_A0 + k])
-                      / sched[:, K.S_S0 + k])
-    log_fx = np.log(series[:, :, K.V_USDJPY])
-    shocks.append(np.diff(log_fx, axis=1) / (cfg.model.fx.calm_vol / 100 * sched[:, K.S_SQDT]))
-    z = np.stack([s.ravel() for s in shocks])
+    cfg, r, inputs = quiet_run
+    z = _standardised_shocks(cfg, r, inputs, cfg.model.fx.calm_vol)
     n = z.shape[1]
     sample = np.corrcoef(z)
     target = np.asarray(cfg.model.correlation.calm)
@@ -96,21 +105,9 @@ def test_shock_correlations_match_the_configured_matrix(quiet_run):
 def test_stress_regime_uses_the_stress_correlations_and_volatility():
     cfg = small([*QUIET, "model.fx.spread_elasticity=0", "model.fx.stress_to_calm=0",
                  "scenario.events=[{date: '2025-12-22', kind: stress}]"], paths=4000, months=12)
-    r = run(cfg, progress=False)
-    sched, series = r.inputs.sched, r.time_out
-    assert np.all(series[:, 1:, K.V_STRESS] == 1.0)
-    shocks = []
-    for k, (col, ou) in enumerate([(K.V_JPI, cfg.model.macro.jp_inflation), (K.V_JPA, cfg.model.macro.jp_activity),
-                                   (K.V_USI, cfg.model.macro.us_inflation), (K.V_USA, cfg.model.macro.us_activity)]):
-        x = series[:, :, col]
-        shocks.append((x[:, 1:] - ou.mean - (x[:, :-1] - ou.mean) * sched[:, K.S_A0 + k]) / sched[:, K.S_S0 + k])
-    for k, (col, bank, ou) in zip((4, 5), ((K.V_JGB, "boj", cfg.model.yields.jgb_term_premium),
-                                           (K.V_UST, "fed", cfg.model.yields.ust_term_premium))):
-        tp = _term_premium(cfg, r, series[:, :, col], bank)
-        shocks.append((tp[:, 1:] - ou.mean - (tp[:, :-1] - ou.mean) * sched[:, K.S_A0 + k]) / sched[:, K.S_S0 + k])
-    log_fx = np.log(series[:, :, K.V_USDJPY])
-    shocks.append(np.diff(log_fx, axis=1) / (cfg.model.fx.stress_vol / 100 * sched[:, K.S_SQDT]))
-    z = np.stack([s.ravel() for s in shocks])
+    r = run(cfg)
+    assert np.all(r["stress"].values[:, 1:] == 1.0)
+    z = _standardised_shocks(cfg, r, build_inputs(cfg), cfg.model.fx.stress_vol)
     n = z.shape[1]
     target = np.asarray(cfg.model.correlation.stress)
     assert np.all(np.abs(np.corrcoef(z) - target) <= 4 * (1 - target**2) / math.sqrt(n) + 1e-12)
@@ -121,10 +118,10 @@ def test_crash_counts_are_binomial_at_constant_intensity():
     lam = 2.0
     cfg = small([*QUIET, "model.fx.crash_crowding=0", f"model.fx.crash_intensity={lam}"],
                 paths=8000, months=12)
-    r = run(cfg, progress=False)
-    p = 1 - np.exp(-lam * r.inputs.sched[:, K.S_DT])
+    r = run(cfg)
+    p = 1 - np.exp(-lam * build_inputs(cfg).steps["dt"])
     mean, var = p.sum(), (p * (1 - p)).sum()
-    counts = r.path_out[:, K.O_CRASHES]
+    counts = r["crashes"].values
     n = len(counts)
     assert abs(counts.mean() - mean) < 4 * math.sqrt(var / n)
     assert abs(counts.var(ddof=1) / var - 1) < 4 * math.sqrt(2 / n)

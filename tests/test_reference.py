@@ -20,33 +20,31 @@ import numpy as np
 import pytest
 
 from sim import kernels as K
+from sim import layout as L
 from sim import reference
-from sim.engine import path_parameters
+from sim.engine import simulate_range
 from sim.inputs import build_inputs
 from sim.rng import block_seeds
 
-from conftest import small
+from tests.helpers import small
 
 RTOL, ATOL = 1e-6, 1e-6
+#: Discrete outcomes, which must match exactly.
+COUNTS = ("nonconverged_steps", "crashes", "interventions", "first_large_step", "fail_step")
 
 
 def both(overrides, paths=300, months=12):
-    """Kernel and reference outputs, (out_path, out_cls, out_time) each, on the same draws."""
-    cfg = small(overrides, paths=paths, months=months)
-    inputs = build_inputs(cfg)
-    bs = cfg.sampler.block_size
-    pp, cpp = path_parameters(cfg, inputs.investors, 0, paths)
-    n_steps, n_cls = len(inputs.dates) - 1, len(inputs.investors)
-    kern = (np.empty((paths, K.N_OUT_PATH)), np.empty((paths, n_cls, K.N_OUT_CLS)),
-            np.empty((paths, n_steps + 1, K.N_OUT_TIME)))
-    K.simulate_chunk(block_seeds(cfg.sampler.seed, 0, -(-paths // bs)), bs, inputs.shared,
-                     (pp, cpp), kern)
-    draws = reference.shocks(cfg.sampler.seed, bs, paths, n_steps)
-    return kern, reference.simulate(inputs, pp, cpp, draws)
+    """Kernel and reference outputs, (PATH_OUT, CLASS_OUT, TIME_OUT) records each, on the same
+    draws."""
+    inputs = build_inputs(small(overrides, paths=paths, months=months))
+    chunk = simulate_range(inputs, 0, paths)
+    kern = (chunk.paths, chunk.classes, chunk.series)
+    draws = reference.shocks(inputs.plan.seed, inputs.plan.block_size, paths, len(inputs.dates) - 1)
+    return kern, reference.simulate(inputs, chunk.params, chunk.class_params, draws)
 
 
-def meeting_moves(out_time, col):
-    return np.count_nonzero(np.diff(out_time[:, :, col], axis=1), axis=1)
+def meeting_moves(series, name):
+    return np.count_nonzero(np.diff(series[name], axis=1), axis=1)
 
 
 VARIANTS = {
@@ -62,22 +60,37 @@ VARIANTS = {
 @pytest.mark.parametrize("overrides", VARIANTS.values(), ids=VARIANTS.keys())
 def test_kernel_matches_numpy_reference(overrides):
     (kp, kc, kt), (rp, rc, rt) = both(overrides)
-    counts = [K.O_NONCONV, K.O_CRASHES, K.O_INTERVENTIONS, K.O_FIRST_LARGE, K.O_FAIL_STEP]
-    np.testing.assert_array_equal(rp[:, counts], kp[:, counts])
-    np.testing.assert_array_equal(rt[:, :, K.V_STRESS], kt[:, :, K.V_STRESS])
-    for col in (K.V_BOJ, K.V_FED):
-        np.testing.assert_array_equal(meeting_moves(rt, col), meeting_moves(kt, col))
-    np.testing.assert_allclose(rp, kp, rtol=RTOL, atol=ATOL)
-    np.testing.assert_allclose(rc, kc, rtol=RTOL, atol=ATOL)
-    np.testing.assert_allclose(rt, kt, rtol=RTOL, atol=ATOL)
-    assert not kp[:, K.O_FAIL_STEP].any()
+    for name in COUNTS:
+        np.testing.assert_array_equal(rp[name], kp[name], err_msg=name)
+    np.testing.assert_array_equal(rt["stress"], kt["stress"])
+    for name in ("boj_rate", "fed_rate"):
+        np.testing.assert_array_equal(meeting_moves(rt, name), meeting_moves(kt, name))
+    for name in L.PATH_OUT.names:
+        np.testing.assert_allclose(rp[name], kp[name], rtol=RTOL, atol=ATOL, err_msg=name)
+    np.testing.assert_allclose(L.columns(rc), L.columns(kc), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(L.columns(rt), L.columns(kt), rtol=RTOL, atol=ATOL)
+    assert not kp["fail_step"].any()
 
 
 def test_variants_exercise_what_they_compare():
     """The comparisons above are not vacuous: the events they count do happen."""
     (kp, _, kt), _ = both([])
-    assert kp[:, K.O_CRASHES].sum() > 0 and kp[:, K.O_INTERVENTIONS].sum() > 0
-    assert meeting_moves(kt, K.V_BOJ).sum() > 0 and meeting_moves(kt, K.V_FED).sum() > 0
-    assert kt[:, :, K.V_STRESS].any()
+    assert kp["crashes"].sum() > 0 and kp["interventions"].sum() > 0
+    assert meeting_moves(kt, "boj_rate").sum() > 0 and meeting_moves(kt, "fed_rate").sum() > 0
+    assert kt["stress"].any()
     (kp, _, _), _ = both(VARIANTS["solver cut short"])
-    assert kp[:, K.O_NONCONV].sum() > 0
+    assert kp["nonconverged_steps"].sum() > 0
+
+
+def test_draw_layout_matches_the_kernel_order():
+    """DRAWS declares the drawing order: the exported shocks are the kernel's stream read in
+    that order (seven factor normals, two decision normals and a spare, five uniforms)."""
+    draws = reference.shocks(7, 4, 1, 3)
+    state = block_seeds(7, 0, 1)[0].copy()
+    expected = []
+    for _ in range(3):
+        for _ in range(5):
+            expected.extend(K.normal_pair(state))
+        expected.extend(K.uniform(state) for _ in range(5))
+    assert L.DRAWS.itemsize == 15 * 8
+    np.testing.assert_array_equal(np.ascontiguousarray(draws[0]).view(np.float64), expected)

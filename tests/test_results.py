@@ -9,9 +9,7 @@ from sim.pipeline import run_and_save, simulate
 from sim.results import open_results, write_netcdf
 from sim.summary import key_statistics, mean_se, probability_se, quantile_se
 
-from sim import kernels as K
-
-from conftest import small
+from tests.helpers import small
 
 
 @pytest.fixture(scope="module")
@@ -33,11 +31,11 @@ def test_every_variable_has_units_and_long_name(dataset):
 def test_dataset_dimensions(dataset, default_run):
     cfg, r = default_run
     assert dataset.sizes["path"] == cfg.sampler.paths
-    assert dataset.sizes["time"] == len(r.inputs.dates)
-    assert list(dataset["investor"].values) == r.inputs.investors
-    # Same config and seed as default_run: per-path values agree with the in-memory arrays.
-    np.testing.assert_array_equal(dataset["cum_unwind"].values, r.path_out[:, 0])
-    np.testing.assert_array_equal(dataset["usdjpy_end"].values, r.time_out[:, -1, K.V_USDJPY])
+    assert dataset.sizes["time"] == r.sizes["time"]
+    assert list(dataset["investor"].values) == list(r["investor"].values)
+    # Same config and seed as default_run: per-path values agree with the full series.
+    np.testing.assert_array_equal(dataset["cum_unwind"].values, r["cum_unwind"].values)
+    np.testing.assert_array_equal(dataset["usdjpy_end"].values, r["usdjpy"].values[:, -1])
     q = dataset["unwind_quantiles"].values
     assert np.all(np.diff(q, axis=0) >= 0)  # quantiles are ordered
 

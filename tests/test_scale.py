@@ -7,13 +7,14 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from sim import layout as L
 from sim.compare import compare
-from sim.engine import run
+from sim.engine import simulate_range
+from sim.inputs import build_inputs
 from sim.pipeline import dask_client, run_and_save, simulate
-from sim.results import TIME_VARS
-from sim.timestats import DISCRETE, Edges, TimeStats, chunk_stats
+from sim.timestats import Edges, TimeStats, chunk_stats
 
-from conftest import small
+from tests.helpers import small
 
 REPO = Path(__file__).resolve().parent.parent
 VOLATILE = ("history", "kernel_seconds", "startup_seconds", "threads", "workers", "config")
@@ -26,22 +27,22 @@ def _strip(ds):
 
 
 def test_streamed_quantiles_match_exact_ones():
-    r = run(small(paths=4000, months=12), progress=False)
-    data = r.time_out
-    edges = Edges.from_first_chunk(data[:1024])
-    stats = TimeStats(edges, data.shape[1], data.shape[2])
-    for start in range(0, len(data), 1024):
-        part = data[start:start + 1024]
+    series = simulate_range(build_inputs(small(paths=4000, months=12)), 0, 4000).series
+    edges = Edges.from_first_chunk(series[:1024])
+    stats = TimeStats(edges, series.shape[1], L.TIME_OUT)
+    for start in range(0, len(series), 1024):
+        part = series[start:start + 1024]
         stats.add(chunk_stats(part, edges, 256), len(part))
     qs = [0.01, 0.1, 0.5, 0.9, 0.99]
     streamed = stats.quantiles(qs)
-    exact = np.quantile(data, qs, axis=0)
-    for v in {col for col, _, _ in TIME_VARS.values()}:
-        if v in DISCRETE:  # on the 12.5bp grid: exact
-            np.testing.assert_allclose(streamed[:, :, v], exact[:, :, v], rtol=0, atol=1e-12)
+    means = stats.means()
+    for v, name in enumerate(L.TIME_OUT.names):
+        exact = np.quantile(series[name], qs, axis=0)
+        if name in L.DISCRETE_SERIES:  # on the 12.5bp grid: exact
+            np.testing.assert_allclose(streamed[name], exact, rtol=0, atol=1e-12, err_msg=name)
         else:  # within one bin, far below the Monte Carlo error
-            assert np.all(np.abs(streamed[:, :, v] - exact[:, :, v]) <= edges.width[v][None, :] + 1e-12)
-    np.testing.assert_allclose(stats.means(), data.mean(axis=0), rtol=1e-12, atol=1e-12)
+            assert np.all(np.abs(streamed[name] - exact) <= edges.width[v][None, :] + 1e-12), name
+        np.testing.assert_allclose(means[name], series[name].mean(axis=0), rtol=1e-12, atol=1e-12)
 
 
 def test_streamed_results_are_identical_for_chunks_and_threads():
@@ -50,6 +51,7 @@ def test_streamed_results_are_identical_for_chunks_and_threads():
     xr.testing.assert_identical(_strip(a), _strip(b))
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_gives_identical_results():
     cfg = small(["sampler.chunk_paths=512", "sampler.scheduler=local", "sampler.workers=2"], paths=2000)
     local = simulate(small(["sampler.chunk_paths=512"], paths=2000), progress=False)[0]
