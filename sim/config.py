@@ -486,6 +486,19 @@ class BacktestConfig:
 
 
 @dataclass
+class MomentsConfig:
+    """Stylised-fact table: data moments against the model's (sim.moments; docs/model.md, 17.5)."""
+
+    name: str = "default"
+    start: str = iso_date("1993-01-01")   # first day of the window (data moments, model origins)
+    end: str = iso_date("2009-12-31")     # last day of the window
+    step_months: int = integer(6, 1, 120, unit="months")   # months between the model's origins
+    block_months: int = integer(6, 1, 120, unit="months")  # moving-block length of the bootstrap
+    bootstrap: int = integer(500, 20, 100_000)              # bootstrap replications
+    mc_groups: int = integer(10, 2, 1000)                   # independent path groups for MC SEs
+
+
+@dataclass
 class Config:
     snapshot: SnapshotConfig = field(default_factory=SnapshotConfig)
     scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
@@ -495,6 +508,7 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
     data: DataConfig = field(default_factory=DataConfig)
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
+    moments: MomentsConfig = field(default_factory=MomentsConfig)
 
 
 def register_configs() -> None:
@@ -506,3 +520,4 @@ def register_configs() -> None:
     cs.store(group="sampler", name="sampler_schema", node=SamplerConfig)
     cs.store(group="output", name="output_schema", node=OutputConfig)
     cs.store(group="backtest", name="backtest_schema", node=BacktestConfig)
+    cs.store(group="moments", name="moments_schema", node=MomentsConfig)
