@@ -330,6 +330,20 @@ BACKTEST_CASES = [
 ]
 
 
+MOMENTS_CASES = [
+    ("moments.end=1900-01-01", "moments.end='1900-01-01': a date on or after moments.start (1993-01-01)"),
+    ("moments.start=notadate", "moments.start='notadate': an ISO date such as 2025-12-19"),
+    ("moments.block_months=0", "moments.block_months=0: an integer in [1, 120] (months)"),
+    ("+moments.foo=1", "moments.foo=1: not a key of moments"),
+]
+
+
+@pytest.mark.parametrize("override, message", MOMENTS_CASES)
+def test_moments_settings_are_answered_in_one_line(override, message):
+    problem = check_overrides([f"data.dir={DATA}", override], config_name="moments")
+    assert problem is not None and message in problem, problem
+
+
 @pytest.mark.parametrize("override, message", BACKTEST_CASES)
 def test_backtest_settings_are_answered_in_one_line(override, message):
     problem = check_overrides([f"data.dir={DATA}", override], config_name="backtest")
