@@ -18,7 +18,8 @@ from pathlib import Path
 
 from sim import calibration as C
 from sim.compose import CONFIG_DIR, load_config
-from sim.io import atomic_write_text
+from sim.errors import prog, run_command
+from sim.io import OutputSet, atomic_write_text
 from sim.config import Range
 from sim.validate import ArgumentParser, ConfigError, check_arg, validate
 
@@ -28,7 +29,7 @@ EVALUATIONS = Range(1, 100_000, integer=True)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(prog="python -m sim.calibrate", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog=prog("python -m sim.calibrate"), description=__doc__.split("\n\n")[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of the starting config")
     parser.add_argument("--paths", type=int, default=2000, help="paths per fit evaluation")
     parser.add_argument("--check-paths", type=int, default=20000, help="paths of the final check")
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", type=Path, default=FITTED, help="fitted config to write")
     parser.add_argument("--no-write", action="store_true", help="report only")
     parser.add_argument("--out", type=Path, help="folder of the report")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     try:
         check_arg("--paths", args.paths, PATHS)
         check_arg("--check-paths", args.check_paths, PATHS)
@@ -71,12 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     header = (f"Calibration of {stamp} (`{command}`): fitted with {args.paths:,} paths, seed "
               f"{base.sampler.seed}; checked with {args.check_paths:,} paths, seed {seed}.")
     text = C.format_report(rows, result, header)
-    atomic_write_text(out / "calibration.md", text)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
-    atomic_write_text(out / "calibration.csv", buf.getvalue())
+    with OutputSet(out).writing() as staging:
+        atomic_write_text(staging / "calibration.md", text)
+        atomic_write_text(staging / "calibration.csv", buf.getvalue())
     print(text)
     if not args.no_write:
         note = (f"Written by `{command}` on {stamp}: fitted values of the calibration\n"
@@ -94,4 +96,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main, sys.argv[1:]))

@@ -21,7 +21,8 @@ import xarray as xr
 import yaml
 
 from sim.config import Range
-from sim.io import atomic_write_text
+from sim.errors import prog, run_command
+from sim.io import OutputSet, atomic_write_text, merge_into
 from sim.pipeline import FAILED_FILE, RESULTS_FILE, ZARR_STORE
 from sim.results import open_results, write_netcdf
 from sim.summary import mean_se, probability_se, quantile_se
@@ -294,13 +295,17 @@ def compare(targets: list[Path], out_dir: Path, baseline: str | None = None,
     diffs = paired_differences(ds, baseline, paired, thresholds)
     text = format_tables(table, diffs, baseline, paired)
     out_dir = Path(out_dir)
-    write_netcdf(ds, out_dir / "comparison.nc")
-    atomic_write_text(out_dir / "comparison.md", text)
-    table_csv, diff_csv = _csv(table, diffs)
-    atomic_write_text(out_dir / "comparison.csv", table_csv)
-    atomic_write_text(out_dir / "differences.csv", diff_csv)
-    plot_variant_distributions(ds, out_dir / "distributions_by_variant.png")
-    plot_exceedance(ds, out_dir / "exceedance.png")
+    # The files appear together: in a new folder by one rename, in a sweep folder by renames
+    # once all are written.
+    target = merge_into(out_dir) if out_dir.is_dir() else OutputSet(out_dir)
+    with target.writing() as staging:
+        write_netcdf(ds, staging / "comparison.nc")
+        atomic_write_text(staging / "comparison.md", text)
+        table_csv, diff_csv = _csv(table, diffs)
+        atomic_write_text(staging / "comparison.csv", table_csv)
+        atomic_write_text(staging / "differences.csv", diff_csv)
+        plot_variant_distributions(ds, staging / "distributions_by_variant.png")
+        plot_exceedance(ds, staging / "exceedance.png")
     return text
 
 
@@ -314,7 +319,7 @@ def default_out_dir(targets: list[Path]) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = ArgumentParser(
-        prog="python -m sim.compare",
+        prog=prog("python -m sim.compare"),
         description="Compare runs or sweeps of the simulator (common random numbers when seeds match).")
     parser.add_argument("targets", nargs="+", type=Path, help="run directories, sweep directories or results.nc files")
     parser.add_argument("--baseline", help="variant to difference against (default: the first)")
@@ -322,13 +327,15 @@ def main(argv: list[str] | None = None) -> int:
                         "or outputs/comparisons/<time>)")
     parser.add_argument("--thresholds", type=float, nargs="+", default=[500.0, 1000.0],
                         help="unwind levels in USD bn for exceedance probabilities")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     out = args.out or default_out_dir(args.targets)
     try:
         for i, level in enumerate(args.thresholds):
             check_arg(f"--thresholds[{i}]", level, THRESHOLD, "USD bn")
         if len(set(args.thresholds)) != len(args.thresholds):
             raise ConfigError("--thresholds", args.thresholds, "different levels")
+        if out.exists() and not out.is_dir():
+            raise CompareError(f"--out {out}: is a file, not a folder")
         text = compare(args.targets, out, args.baseline, tuple(args.thresholds))
     except (CompareError, ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
@@ -342,4 +349,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main, sys.argv[1:]))

@@ -16,7 +16,18 @@ from sim import config as config_module
 from sim.config import Config, register_configs
 from sim.validate import ConfigError
 
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+def _config_dir() -> Path:
+    """The Hydra config tree: ``sim/configs`` once installed, ``configs/`` in the repository."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "configs", here.parent / "configs"):
+        if (candidate / "config.yaml").is_file():
+            return candidate
+    raise FileNotFoundError(f"no Hydra config tree (configs/config.yaml) beside {here}")
+
+
+CONFIG_DIR = _config_dir()
 HYDRA_FLAGS = ("-m", "--multirun")
 
 

@@ -123,15 +123,20 @@ def _set_threads(threads: int) -> int:
 
 
 def _progress_printer(total: int) -> Callable[[int, str], None]:
-    began = time.perf_counter()
+    """A tqdm progress bar on stderr (chunks done, paths/s, time left); silent when stderr is
+    not a terminal."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, unit="path", unit_scale=True, desc="simulating", file=sys.stderr,
+               disable=None, leave=False, dynamic_ncols=True)
+    state = {"done": 0}
 
     def report(done: int, chunks: str) -> None:
-        spent = time.perf_counter() - began
-        rate = done / spent if spent > 0 else float("inf")
-        left = (total - done) / rate if rate > 0 else 0.0
-        print(f"\r  {chunks} chunks, {done:,}/{total:,} paths, {rate:,.0f} paths/s, "
-              f"about {left:,.0f}s left   ", end="" if done < total else "\n", file=sys.stderr,
-              flush=True)
+        bar.set_postfix_str(f"chunks {chunks}", refresh=False)
+        bar.update(done - state["done"])
+        state["done"] = done
+        if done >= total:
+            bar.close()
     return report
 
 

@@ -17,7 +17,8 @@ from sim.inputs import Inputs, build_inputs
 from sim.plots import plot_run
 from sim.results import MemorySink, ZarrSink, open_results, write_netcdf
 from sim.io import atomic_write_text
-from sim.summary import format_observations, format_summary, key_statistics, observation_rows, write_tables
+from sim.summary import (RunContext, format_observations, format_summary, key_statistics,
+                         observation_rows, write_tables)
 from sim.validate import ConfigError
 
 RESULTS_FILE = "results.nc"
@@ -52,11 +53,16 @@ def dask_client(cfg: Config):
     if not scheduler:
         yield None
         return
+    import logging
+
     from dask.distributed import Client, LocalCluster
 
+    # distributed sets its loggers to INFO when imported: the scheduler's ~30 start-up lines
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     if scheduler == "local":
         cluster = LocalCluster(n_workers=cfg.sampler.workers, threads_per_worker=1,
-                               processes=True, dashboard_address=None)
+                               processes=True, dashboard_address=None,
+                               silence_logs=logging.ERROR)  # not its ~30 INFO lines
         client = Client(cluster)
     else:
         cluster, client = None, connect_scheduler(scheduler)
@@ -110,9 +116,15 @@ def _simulate_to_zarr(inputs: Inputs, path: Path, command: str, client) -> tuple
     return open_results(store), result
 
 
-def run_and_save(cfg: Config, out_dir: Path, command: str = "python -m sim") -> RunReport:
-    """Simulate, then write the results, the plots and the summary tables into ``out_dir``."""
+def run_and_save(cfg: Config, out_dir: Path, command: str = "python -m sim", overrides=(),
+                 calibration: str | None = None, folder: Path | None = None) -> RunReport:
+    """Simulate, then write the results, the plots and the summary tables into ``out_dir``.
+
+    ``overrides`` and ``calibration`` (the calibration config chosen) describe the run in its
+    summaries; ``folder`` is where its files end up (``out_dir`` may be a staging folder).
+    """
     out_dir = Path(out_dir)
+    context = RunContext.of(cfg, overrides, calibration, folder or out_dir)
     inputs = build_inputs(cfg)
     with dask_client(cfg) as client:
         if cfg.output.format == "zarr":
@@ -123,14 +135,14 @@ def run_and_save(cfg: Config, out_dir: Path, command: str = "python -m sim") -> 
     files = []
     if cfg.output.plots:
         files += plot_run(ds, out_dir)
-    write_tables(rows, out_dir)
+    write_tables(rows, out_dir, context)
     files += [out_dir / "summary.csv", out_dir / "summary.md"]
     if cfg.output.format == "netcdf":
         files.append(write_netcdf(ds, out_dir / RESULTS_FILE))
     elif cfg.output.format == "zarr":
         files.append(out_dir / ZARR_STORE)
     rate = result.path_steps / result.elapsed if result.elapsed > 0 else float("inf")
-    text = format_summary(ds, rows)
+    text = format_summary(ds, rows, context)
     observed = observation_rows(ds, cfg.scenario.observations)
     if observed:
         table = format_observations(observed)

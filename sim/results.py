@@ -22,7 +22,7 @@ import sim
 from sim import layout as L
 from sim.config import Config
 from sim.inputs import Inputs
-from sim.io import atomic_target
+from sim.io import atomic_write_bytes
 
 #: PATH_OUT fields that are not copied as they are.
 _NOT_COPIED = ("first_large_step", "fail_step")
@@ -251,9 +251,13 @@ def _encoding(ds: xr.Dataset) -> dict:
 
 
 def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
-    """Write ``ds`` atomically (a temporary file beside ``path``, then a rename)."""
-    with atomic_target(path) as tmp:
-        ds.to_netcdf(tmp, engine="h5netcdf", encoding=_encoding(ds))
+    """Write ``ds`` atomically (a temporary file beside ``path``, then a rename).
+
+    The file is built in memory and written by Python, so a full or read-only disk ends in an
+    ordinary OSError at the write instead of inside the HDF5 library.
+    """
+    data = ds.to_netcdf(engine="h5netcdf", encoding=_encoding(ds))
+    atomic_write_bytes(path, bytes(data))
     return Path(path)
 
 

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 
 from sim.compose import load_config
 from sim.config import Range
+from sim.errors import UserError, prog, run_command
 from sim.experiments import unwind_paths
 from sim.validate import ArgumentParser, ConfigError, check_arg, key_value, numeric_key, validate
 
 
-class NoCrossing(ValueError):
+class NoCrossing(UserError):
     pass
 
 
@@ -104,14 +105,14 @@ def prepare(base: list[str], key: str, low: float, high: float, level: float,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(prog="python -m sim.reverse_stress", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog=prog("python -m sim.reverse_stress"), description=__doc__.split("\n\n")[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of the base config")
     parser.add_argument("--key", required=True, help="scalar config key, e.g. investors.leveraged.holdings")
     parser.add_argument("--low", type=float, required=True)
     parser.add_argument("--high", type=float, required=True)
     parser.add_argument("--level", type=float, default=500.0, help="unwind level, USD bn")
     parser.add_argument("--probability", type=float, default=0.1)
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     try:
         low, high, integer = prepare(args.overrides, args.key, args.low, args.high, args.level,
                                      args.probability)
@@ -127,4 +128,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main, sys.argv[1:]))

@@ -17,7 +17,8 @@ from pathlib import Path
 from sim.compose import load_config
 from sim.config import Range
 from sim.experiments import METRICS, mean_and_se, per_path_metric, unwind_paths
-from sim.io import atomic_write_text
+from sim.errors import prog, run_command
+from sim.io import OutputSet, atomic_write_text
 from sim.validate import ArgumentParser, ConfigError, check_arg, key_value, numeric_key, validate
 
 #: Keys varied when none are given: (key, low, high).
@@ -145,13 +146,13 @@ def preflight(base: list[str], vary, level: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = ArgumentParser(prog="python -m sim.sensitivity", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog=prog("python -m sim.sensitivity"), description=__doc__.split("\n\n")[0])
     parser.add_argument("overrides", nargs="*", help="Hydra overrides of the base config")
     parser.add_argument("--vary", action="append", default=[], metavar="KEY=LOW,HIGH")
     parser.add_argument("--metric", choices=sorted(METRICS), default="mean_unwind")
     parser.add_argument("--level", type=float, default=500.0, help="USD bn, for --metric exceedance")
     parser.add_argument("--out", type=Path)
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
     out = args.out or Path("outputs") / "sensitivity" / _dt.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     try:
         vary = parse_vary(args.vary, args.overrides) if args.vary else list(DEFAULT_VARY)
@@ -171,12 +172,13 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {s.key} | {s.low:g} | {show(s.at_low)} | {s.high:g} | {show(s.at_high)} | "
                      f"{scale * (s.at_high - s.at_low):+,.4g} | {scale * max(s.se_low, s.se_high):,.2g} |")
     text = "\n".join(lines) + "\n"
-    atomic_write_text(out / "sensitivity.md", text)
-    plot_tornado(base_value, swings, label, out / "tornado.png", describe_base(args.overrides))
+    with OutputSet(out).writing() as staging:
+        atomic_write_text(staging / "sensitivity.md", text)
+        plot_tornado(base_value, swings, label, staging / "tornado.png", describe_base(args.overrides))
     print(text)
     print(f"Tornado chart and table written to {out}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_command(main, sys.argv[1:]))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +20,38 @@ from sim.io import atomic_write_text
 QUANTILES = (("median", 0.5), ("90%", 0.9), ("99%", 0.99))
 OUTCOMES = (("cum_unwind", "Cumulative unwind"), ("cum_repatriation", "Repatriation"),
             ("largest_yen_appreciation", "Largest yen rally"))
+
+
+@dataclass
+class RunContext:
+    """What a run's summary opens with, so a table read on its own says what it describes."""
+
+    scenario: str
+    snapshot: str
+    snapshot_date: str
+    overrides: str
+    calibration: str
+    paths: int
+    seed: int
+    version: str
+    folder: str
+
+    @classmethod
+    def of(cls, cfg, overrides=(), calibration: str | None = None, folder: Path | str = "") -> "RunContext":
+        import sim
+
+        overrides = [str(o) for o in overrides]
+        if calibration is None:  # not run through Hydra: the override, else the default
+            chosen = [o.split("=", 1)[1] for o in overrides if o.startswith("calibration=")]
+            calibration = chosen[-1] if chosen else "fitted"
+        return cls(scenario=cfg.scenario.name, snapshot=cfg.snapshot.name,
+                   snapshot_date=str(cfg.snapshot.date), overrides=" ".join(overrides) or "none",
+                   calibration=calibration, paths=int(cfg.sampler.paths),
+                   seed=int(cfg.sampler.seed), version=f"yen-carry-sim {sim.__version__}",
+                   folder=str(folder))
+
+    def items(self) -> list[tuple[str, str]]:
+        return [(f.name, str(getattr(self, f.name))) for f in fields(self)]
 
 
 @dataclass
@@ -88,14 +120,18 @@ def _fmt(value: float, se: float, units: str, n: int = 0) -> str:
     return f"{value:,.{digits}f} ± {se:,.{max(digits, 1)}f}"
 
 
-def format_summary(ds: xr.Dataset, rows: list[Stat]) -> str:
+def format_summary(ds: xr.Dataset, rows: list[Stat], context: RunContext | None = None) -> str:
     """The text printed at the end of a run."""
     n = ds.sizes["path"]
     steps = ds.sizes["time"] - 1
     head = (f"Scenario '{ds.attrs['scenario']}' from snapshot {ds.attrs['snapshot']} "
             f"({ds.attrs['snapshot_date']}): {n:,} paths, {ds.attrs['horizon_months']} months, "
             f"{steps} {ds.attrs['step']} steps")
-    lines = [head, ""]
+    lines = [head]
+    if context is not None:
+        lines.append(f"Calibration: {context.calibration}; seed {context.seed}; "
+                     f"overrides: {context.overrides}")
+    lines.append("")
     width = 26
     lines.append(f"{'':{width}}" + "".join(f"{name:>18}" for name, _ in QUANTILES) + f"{'mean':>18}")
     for _, label in OUTCOMES:
@@ -121,15 +157,26 @@ def format_summary(ds: xr.Dataset, rows: list[Stat]) -> str:
     return "\n".join(lines)
 
 
-def write_tables(rows: list[Stat], out_dir: Path) -> None:
-    """summary.csv (machine-readable) and summary.md (for people) in ``out_dir``."""
+def write_tables(rows: list[Stat], out_dir: Path, context: RunContext | None = None) -> None:
+    """summary.csv (machine-readable) and summary.md (for people) in ``out_dir``.
+
+    Both carry the run's context: the CSV as constant columns after the statistics, the
+    Markdown as a table above them.
+    """
+    items = context.items() if context is not None else []
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["outcome", "statistic", "value", "standard_error", "units"])
+    writer.writerow(["outcome", "statistic", "value", "standard_error", "units", *(k for k, _ in items)])
     for r in rows:
-        writer.writerow([r.outcome, r.statistic, f"{r.value:.6g}", f"{r.se:.6g}", r.units])
+        writer.writerow([r.outcome, r.statistic, f"{r.value:.6g}", f"{r.se:.6g}", r.units,
+                         *(v for _, v in items)])
     atomic_write_text(out_dir / "summary.csv", buf.getvalue())
-    md = ["| outcome | statistic | value | standard error | units |", "|---|---|---|---|---|"]
+    md = []
+    if context is not None:
+        md += [f"# Run summary: scenario {context.scenario}", "", "| | |", "|---|---|"]
+        md += [f"| {k.replace('_', ' ')} | {v.replace('|', '/')} |" for k, v in items]
+        md += [""]
+    md += ["| outcome | statistic | value | standard error | units |", "|---|---|---|---|---|"]
     md += [f"| {r.outcome} | {r.statistic} | {r.value:.4g} | {r.se:.2g} | {r.units} |" for r in rows]
     atomic_write_text(out_dir / "summary.md", "\n".join(md) + "\n")
 

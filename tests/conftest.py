@@ -1,49 +1,14 @@
-"""Shared helpers: configs composed exactly as the command line would, at small sizes."""
+"""Fixtures shared by the test modules; plain helpers live in tests/helpers.py."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
-from sim.compose import load_config
-from sim.inputs import build_inputs
-from sim.pipeline import simulate
+from tests.helpers import SHARED_DATA, run, small
 
-#: The shared FRED files beside the repository (CI checks out ``shared/`` beside the clone).
-SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 # Snapshots from data default to the shared files in tests (and in their subprocesses).
 os.environ.setdefault("CARRYSIM_DATA", str(SHARED_DATA))
-
-#: Switches that turn the model into its linear-Gaussian skeleton: no policy decisions,
-#: no parameter uncertainty, no flows' effect on prices or yields, no jumps, calm regime only.
-QUIET = [
-    "model.policy.decisions=false",
-    "model.parameter_uncertainty=false",
-    "model.impact.price_impact=0",
-    "model.yields.ust_tp_per_tn_sold=0",
-    "model.yields.jgb_tp_per_tn_repatriated=0",
-    "model.yields.fiscal_jump_intensity=0",
-    "model.fx.crash_intensity=0",
-    "model.fx.calm_to_stress=0",
-    "model.fx.stress_trigger=1000",
-    "model.intervention.enabled=false",
-]
-
-
-def small(overrides=(), paths=2000, months=12):
-    return load_config([f"sampler.paths={paths}", f"sampler.horizon_months={months}",
-                        "output.progress=false", *overrides])
-
-
-def run(cfg):
-    """The results Dataset of ``cfg``, with every path's full time series (path x time)."""
-    return simulate(cfg, progress=False, series=True)[0]
-
-
-def step_years(cfg):
-    """Length of each time step in years, as the kernel uses it."""
-    return build_inputs(cfg).steps["dt"]
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from conftest import SHARED_DATA
+from tests.helpers import SHARED_DATA
 from sim.backtest import (FORECASTERS, QUANTITIES, benchmark_ensembles, horizon_weeks, in_window,
                           model_ensembles, origins, realised, run_backtest, summary_rows,
                           write_outputs)

@@ -9,7 +9,7 @@ import yaml
 
 from sim import calibration as C
 from sim.compose import CONFIG_DIR
-from tests.conftest import run, small
+from tests.helpers import run, small
 
 Z = 4.0  # tolerance in standard errors
 

@@ -9,9 +9,10 @@ import pytest
 import xarray as xr
 
 from sim.compare import CompareError, compare, main
+from sim.errors import run_command
 from sim.pipeline import run_and_save
 
-from conftest import small
+from tests.helpers import small
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -64,7 +65,7 @@ def test_bad_inputs_fail_clearly(two_runs, tmp_path, capsys):
         (tmp_path, "neither a run directory"),
     ]
     for target, message in cases:
-        assert main([str(two_runs / "base"), str(target), "--out", str(tmp_path / "o")]) == 2
+        assert run_command(main, [str(two_runs / "base"), str(target), "--out", str(tmp_path / "o")]) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err
     assert not (tmp_path / "o").exists()
@@ -97,6 +98,7 @@ def test_sweep_reports_failed_runs_and_keeps_the_others(tmp_path):
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.slow
 def test_parallel_sweep_with_joblib_compares_at_the_end(tmp_path):
     out = _sim(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
                "scenario=baseline,spread_compression")

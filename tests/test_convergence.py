@@ -9,7 +9,7 @@ import pytest
 
 from sim.pipeline import simulate
 from sim.summary import mean_se, probability_se, quantile_se
-from tests.conftest import small
+from tests.helpers import small
 
 
 

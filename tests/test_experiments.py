@@ -8,7 +8,7 @@ from sim.reverse_stress import NoCrossing, reverse_stress
 from sim.sensitivity import main as sensitivity_main
 from sim.sensitivity import one_at_a_time
 
-from conftest import QUIET
+from tests.helpers import QUIET
 
 OTHERS = ("retail", "life_insurers", "gpif", "banks", "investment_trusts")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SHARED_DATA
+from tests.helpers import SHARED_DATA
 from sim.fetch import FetchError, fetch
 from sim.marketdata import SERIES, DataError
 

@@ -6,7 +6,7 @@ import pytest
 from sim import kernels as K
 from sim import layout as L
 
-from conftest import QUIET, run, small
+from tests.helpers import QUIET, run, small
 
 
 def test_holdings_are_conserved(default_run):

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import SHARED_DATA
+from tests.helpers import SHARED_DATA
 from sim.compose import load_config
 from sim.datasnapshot import (BOJ_DECISIONS, FED_DECISIONS, boj_grid, data_levels, fed_grid,
                               policy_rate, typical_meetings)

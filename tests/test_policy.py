@@ -6,7 +6,7 @@ import numpy as np
 from sim.calendar import BUSINESS_DAYS_PER_YEAR
 from sim.inputs import build_inputs
 
-from conftest import run, small, step_years
+from tests.helpers import run, small, step_years
 
 
 def test_rates_move_only_at_meetings_in_25bp_steps(default_run):

@@ -7,7 +7,7 @@ import pytest
 from sim.config import FACTORS
 from sim.inputs import build_inputs
 
-from conftest import QUIET, run, small
+from tests.helpers import QUIET, run, small
 
 N = 20_000
 #: Results series of the four macro OU processes, by process name.

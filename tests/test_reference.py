@@ -26,7 +26,7 @@ from sim.engine import simulate_range
 from sim.inputs import build_inputs
 from sim.rng import block_seeds
 
-from conftest import small
+from tests.helpers import small
 
 RTOL, ATOL = 1e-6, 1e-6
 #: Discrete outcomes, which must match exactly.

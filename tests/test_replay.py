@@ -9,7 +9,7 @@ import pytest
 from sim.pipeline import simulate
 from sim.summary import observation_rows
 from sim.validate import ConfigError, validate
-from tests.conftest import small
+from tests.helpers import small
 
 
 def test_december_2025_replay_places_its_observations():

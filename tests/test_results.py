@@ -9,7 +9,7 @@ from sim.pipeline import run_and_save, simulate
 from sim.results import open_results, write_netcdf
 from sim.summary import key_statistics, mean_se, probability_se, quantile_se
 
-from conftest import small
+from tests.helpers import small
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from sim.inputs import build_inputs
 from sim.pipeline import dask_client, run_and_save, simulate
 from sim.timestats import Edges, TimeStats, chunk_stats
 
-from conftest import small
+from tests.helpers import small
 
 REPO = Path(__file__).resolve().parent.parent
 VOLATILE = ("history", "kernel_seconds", "startup_seconds", "threads", "workers", "config")
@@ -51,6 +51,7 @@ def test_streamed_results_are_identical_for_chunks_and_threads():
     xr.testing.assert_identical(_strip(a), _strip(b))
 
 
+@pytest.mark.slow
 def test_dask_local_cluster_gives_identical_results():
     cfg = small(["sampler.chunk_paths=512", "sampler.scheduler=local", "sampler.workers=2"], paths=2000)
     local = simulate(small(["sampler.chunk_paths=512"], paths=2000), progress=False)[0]

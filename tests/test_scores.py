@@ -274,7 +274,7 @@ def test_largest_rally_matches_the_kernel():
     1 point on these paths, so the comparison tells the two apart.
     """
     from sim.pipeline import simulate
-    from tests.conftest import small
+    from tests.helpers import small
 
     n = 128
     cfg = small([f"sampler.sample_paths={n}", "output.format=none", "output.plots=false"],

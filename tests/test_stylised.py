@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from sim import calibration as C
-from tests.conftest import run, small, step_years
+from tests.helpers import run, small, step_years
 
 Z = 4.0
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import xarray as xr
 from hydra import compose, initialize_config_dir
 
@@ -38,6 +39,7 @@ def _variants(sweep_dir):
         return [str(v) for v in ds["variant"].values]
 
 
+@pytest.mark.slow
 def test_sweep_through_submitit_local_compares_at_the_end(tmp_path):
     sweep = tmp_path / "sweep"
     out = _sweep(sweep, "hydra/launcher=submitit_local", VARIANTS)
@@ -55,6 +57,7 @@ def test_sweep_through_submitit_local_compares_at_the_end(tmp_path):
     assert "Differences against the baseline 'scenario=baseline'" in out.stdout
 
 
+@pytest.mark.slow
 def test_failed_job_of_a_submitit_sweep_is_reported_and_the_others_compared(tmp_path):
     sweep = tmp_path / "sweep"
     out = _sweep(sweep, "hydra/launcher=submitit_local", "model.impact.permanent_share=0.2,1.5")
@@ -133,6 +136,7 @@ def _fake_slurm(bin_dir):
     return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
 
 
+@pytest.mark.slow
 def test_slurm_preset_runs_a_sweep_as_a_job_array(tmp_path):
     sweep = tmp_path / "sweep"
     env = {**_fake_slurm(tmp_path / "bin"), "NUMBA_NUM_THREADS": "1"}
