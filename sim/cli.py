@@ -50,6 +50,7 @@ SUBCOMMANDS: dict[str, Subcommand] = {
     "sensitivity": Subcommand("sim.sensitivity", "one-at-a-time sensitivities and a tornado chart"),
     "stress": Subcommand("sim.reverse_stress", "reverse stress test: where a tail probability crosses"),
     "backtest": Subcommand("sim.backtest", "score forecasts from rolling origins against the data"),
+    "moments": Subcommand("sim.moments", "stylised facts: data moments (block bootstrap) against the model's"),
     "fetch": Subcommand("sim.fetch", "download the FRED series into the local data cache"),
 }
 

@@ -151,9 +151,9 @@ def integer(default=MISSING, low=-math.inf, high=math.inf, unit: str = ""):
 
 
 def numbers(default_factory, low=-math.inf, high=math.inf, *, low_open=False, high_open=False,
-            unit: str = ""):
+            integer=False, unit: str = ""):
     """A list of numbers, each within the range."""
-    rng = Range(low, high, low_open, high_open)
+    rng = Range(low, high, low_open, high_open, integer=integer)
     return field(default_factory=default_factory, metadata={"range": rng, "unit": unit})
 
 
@@ -477,12 +477,25 @@ class BacktestConfig:
     start: str = iso_date("2003-01-01")   # first origin month
     end: str = iso_date("2024-12-31")     # last origin month
     step_months: int = integer(1, 1, 120, unit="months")   # months between origins
-    horizons: List[int] = numbers(lambda: [1, 3, 12], 1, 120, unit="months")
+    horizons: List[int] = numbers(lambda: [1, 3, 12], 1, 120, integer=True, unit="months")
     window_weeks: int = integer(520, 52, 5200, unit="weeks")   # history behind GARCH, bootstrap
     block_weeks: int = integer(8, 1, 520, unit="weeks")   # mean block of the stationary bootstrap
     rally_events: List[RallyEventConfig] = field(default_factory=lambda: [
         RallyEventConfig(1, 5.0), RallyEventConfig(3, 10.0)])
     pit_bins: int = integer(10, 2, 100)
+
+
+@dataclass
+class MomentsConfig:
+    """Stylised-fact table: data moments against the model's (sim.moments; docs/model.md, 17.5)."""
+
+    name: str = "default"
+    start: str = iso_date("1993-01-01")   # first day of the window (data moments, model origins)
+    end: str = iso_date("2009-12-31")     # last day of the window
+    step_months: int = integer(6, 1, 120, unit="months")   # months between the model's origins
+    block_months: int = integer(6, 1, 120, unit="months")  # moving-block length of the bootstrap
+    bootstrap: int = integer(500, 20, 100_000)              # bootstrap replications
+    mc_groups: int = integer(10, 2, 1000)                   # independent path groups for MC SEs
 
 
 @dataclass
@@ -495,6 +508,7 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
     data: DataConfig = field(default_factory=DataConfig)
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
+    moments: MomentsConfig = field(default_factory=MomentsConfig)
 
 
 def register_configs() -> None:
@@ -506,3 +520,4 @@ def register_configs() -> None:
     cs.store(group="sampler", name="sampler_schema", node=SamplerConfig)
     cs.store(group="output", name="output_schema", node=OutputConfig)
     cs.store(group="backtest", name="backtest_schema", node=BacktestConfig)
+    cs.store(group="moments", name="moments_schema", node=MomentsConfig)

@@ -59,19 +59,23 @@ def main(argv=None) -> None:
     from sim.compose import check_overrides, load_config
 
     args = list(sys.argv[1:] if argv is None else argv)
+    from sim.validate import ConfigError
+
     refresh = False
-    for a in list(args):
-        if a.startswith("fetch.refresh="):
-            refresh = a.split("=", 1)[1].lower() in ("1", "true", "yes")
-            args.remove(a)
-    problem = check_overrides(args)
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        sys.exit(EXIT_ERROR)
-    cfg = load_config(args)
     try:
+        for a in list(args):
+            if a.startswith("fetch.refresh="):
+                word = a.split("=", 1)[1].lower()
+                if word not in ("1", "true", "yes", "0", "false", "no"):
+                    raise ConfigError("fetch.refresh", word, "true or false")
+                refresh = word in ("1", "true", "yes")
+                args.remove(a)
+        problem = check_overrides(args)
+        if problem:
+            raise ConfigError("overrides", args, problem, message=problem)
+        cfg = load_config(args)
         files = fetch(cfg.data.dir, cfg.data.url, refresh=refresh)
-    except (FetchError, DataError) as err:
+    except (FetchError, DataError, ConfigError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(EXIT_ERROR)
     print(f"{len(files)} series in {files[0].parent}")

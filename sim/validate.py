@@ -119,6 +119,16 @@ def check_ranges(obj, prefix: str = "") -> None:
         elif _is_numeric(hints[f.name]):
             raise TypeError(f"{type(obj).__name__}.{f.name} declares no range "
                             "(use sim.config.num or integer)")
+    _check_window(obj, prefix)
+
+
+def _check_window(obj, prefix: str) -> None:
+    """A group with ``start`` and ``end`` dates is a window: its end not before its start."""
+    declared = {f.name for f in fields(obj) if "date" in f.metadata}
+    if {"start", "end"} <= declared:
+        key = f"{prefix}." if prefix else ""
+        _check(parse_date(obj.start, f"{key}start") <= parse_date(obj.end, f"{key}end"),
+               f"{key}end", obj.end, f"a date on or after {key}start ({obj.start})")
 
 
 def check_prior(key: str, prior: PriorConfig, central: float, central_key: str,
@@ -198,13 +208,6 @@ def validate(cfg: Config) -> None:
         key = f"model.policy.{bank}"
         _check(b.threshold_25 <= b.threshold_50, f"{key}.threshold_25", b.threshold_25,
                f"0 <= threshold_25 <= threshold_50 ({b.threshold_50})")
-
-    window = getattr(cfg.model, "calibration_window", None)
-    if window is not None:
-        _check(parse_date(window.start, "model.calibration_window.start")
-               <= parse_date(window.end, "model.calibration_window.end"),
-               "model.calibration_window.end", window.end,
-               f"a date on or after model.calibration_window.start ({window.start})")
 
     corr = cfg.model.correlation
     for name in ("calm", "stress"):

@@ -118,6 +118,9 @@ PLAN = {
     "python -m sim.backtest": Plan(set={"sampler.paths": "100"}, expect="origins in", slow=True),
     "python -m sim.backtest backtest=quick": Plan(set={"sampler.paths": "200"}, expect="origins in",
                                                  slow=True),
+    "python -m sim.moments": Plan(set={"sampler.paths": "40", "moments.step_months": "60",
+                                       "moments.bootstrap": "40"},
+                                  expect="moments inside the data's 95% interval", slow=True),
     "carrysim run sampler.paths=1000000 output.format=zarr sampler.scheduler=local sampler.workers=2": Plan(
         set=SMALL, expect="2 Dask workers", slow=True),
     "carrysim run sampler.paths=1000000 output.format=zarr sampler.scheduler=tcp://scheduler:8786": Plan(

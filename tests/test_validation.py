@@ -29,6 +29,7 @@ from sim.validate import ConfigError, check_ranges
 from tests.helpers import run
 
 REPO = Path(__file__).resolve().parent.parent
+DATA = REPO.parent / "shared" / "data"
 ID7 = "[[1,0,0,0,0,0,0],[0,1,0,0,0,0,0],[0,0,1,0,0,0,0],[0,0,0,1,0,0,0],[0,0,0,0,1,0,0],[0,0,0,0,0,1,0],[0,0,0,0,0,0,1]]"
 
 
@@ -312,6 +313,60 @@ def test_a_sweep_resumes_skipping_finished_runs(tmp_path):
     assert second.returncode == 0, second.stderr
     assert second.stdout.count("finished earlier with the same config") == 2
     assert [f.stat().st_mtime_ns for f in files] == stamps
+
+
+#: The backtest's own config (``python -m sim.backtest``), checked the same way before it starts.
+BACKTEST_CASES = [
+    ("backtest.start=2030-01-01", "backtest.end='2024-12-31': a date on or after backtest.start (2030-01-01)"),
+    ("backtest.end=1990-01-01", "backtest.end='1990-01-01': a date on or after backtest.start (2003-01-01)"),
+    ("backtest.horizons=[200]", "backtest.horizons[0]=200: an integer in [1, 120] (months)"),
+    ("backtest.step_months=0", "backtest.step_months=0: an integer in [1, 120] (months)"),
+    ("backtest.window_weeks=1e308", "backtest.window_weeks=1e308: Value '1e+308' of type 'float' could not be converted to Integer"),
+    ("backtest.foo=1", "backtest.foo=1: Key 'foo' not in 'BacktestConfig'"),
+    ("+backtest.foo=1", "backtest.foo=1: not a key of backtest"),
+    ("backtest.rally_events=[{horizon: 0, threshold: 5}]", "backtest.rally_events[0].horizon=0: an integer in [1, 120]"),
+    ("backtest.rally_events=[{horizon: 3, threshold: nan}]", "backtest.rally_events[0].threshold=nan: a finite number in (0, 100]"),
+    ("backtest.step_months=1,2", "backtest.step_months='1,2': one value; to sweep over several add -m"),
+]
+
+
+MOMENTS_CASES = [
+    ("moments.end=1900-01-01", "moments.end='1900-01-01': a date on or after moments.start (1993-01-01)"),
+    ("moments.start=notadate", "moments.start='notadate': an ISO date such as 2025-12-19"),
+    ("moments.block_months=0", "moments.block_months=0: an integer in [1, 120] (months)"),
+    ("+moments.foo=1", "moments.foo=1: not a key of moments"),
+]
+
+
+@pytest.mark.parametrize("override, message", MOMENTS_CASES)
+def test_moments_settings_are_answered_in_one_line(override, message):
+    problem = check_overrides([f"data.dir={DATA}", override], config_name="moments")
+    assert problem is not None and message in problem, problem
+
+
+@pytest.mark.parametrize("override, message", BACKTEST_CASES)
+def test_backtest_settings_are_answered_in_one_line(override, message):
+    problem = check_overrides([f"data.dir={DATA}", override], config_name="backtest")
+    assert problem is not None and message in problem, problem
+    assert "\n" not in problem
+
+
+FETCH_CASES = [
+    (["--bogus"], "error: --bogus: not valid override syntax"),
+    (["data.dirr=x"], "error: data.dirr=x: Key 'dirr' not in 'DataConfig'; its keys are dir, url"),
+    (["fetch.refresh=maybe"], "error: fetch.refresh='maybe': true or false"),
+    (["data.url=1,2"], "error: data.url='1,2': one value"),
+]
+
+
+@pytest.mark.parametrize("argv, line", FETCH_CASES)
+def test_fetch_answers_bad_input_in_one_line(argv, line, capsys):
+    from sim.fetch import main as fetch_main
+
+    with pytest.raises(SystemExit) as stop:
+        fetch_main(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.startswith(line) and len(err.strip().splitlines()) == 1, err
 
 
 # --- the schema: every number declares its range ---------------------------------------------
