@@ -558,6 +558,10 @@ def write_outputs(ds: xr.Dataset, out_dir: Path, plots: bool = True) -> list[Pat
 # Command line
 # ---------------------------------------------------------------------------------------------
 
+#: The folder the backtest's files end up in (they are written into a staging folder beside it).
+_FOLDER: list = [None]
+
+
 def _app(cfg) -> None:
     from hydra.core.hydra_config import HydraConfig
 
@@ -575,7 +579,7 @@ def _app(cfg) -> None:
     print(markdown_table(rows, "out-of-sample"))
     print()
     print(brier_table([r for r in rows if r["sample"] == "out-of-sample"]))
-    print(f"\n{ds.sizes['origin']} origins in {ds.attrs['seconds']:.0f}s. Results in {out_dir}: "
+    print(f"\n{ds.sizes['origin']} origins in {ds.attrs['seconds']:.0f}s. Results in {_FOLDER[0] or out_dir}: "
           + ", ".join(p.name for p in files))
 
 
@@ -585,14 +589,26 @@ def main() -> None:
     from sim.compose import CONFIG_DIR, check_overrides
     from sim.config import register_configs
 
+    from sim.cli import reserved_run
+
     register_configs()
-    problem = check_overrides(sys.argv[1:], config_name="backtest")
+    overwrite = "--overwrite" in sys.argv[1:]
+    args = [a for a in sys.argv[1:] if a != "--overwrite"]
+    problem = check_overrides(args, config_name="backtest")
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)
     app = hydra.main(config_path=str(CONFIG_DIR), config_name="backtest", version_base="1.3")(_app)
+    name = next((a.split("=", 1)[1] for a in args if a.startswith("backtest=")), "default")
     try:
-        app()
+        # its own folder, reserved like a run's; the files appear together when it ends
+        with reserved_run(args, Path("outputs") / "backtest", name, overwrite) as (output, hydra_args):
+            _FOLDER[0] = output.final
+            saved, sys.argv = sys.argv, [sys.argv[0], *hydra_args]
+            try:
+                app()
+            finally:
+                sys.argv = saved
     except KeyboardInterrupt:
         print("\ninterrupted: no backtest files were written", file=sys.stderr)
         sys.exit(130)

@@ -18,6 +18,7 @@ import importlib.util
 import logging
 import shutil
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -277,6 +278,47 @@ def _full_help(args: list[str]) -> int:
     return 0
 
 
+def _explicit_folder(user_dir: str, overwrite: bool, key: str = "hydra.run.dir"):
+    """The folder a user named for a run, locked; refused if it holds a run, unless ``overwrite``."""
+    final = Path(user_dir)
+    if final.exists() and not final.is_dir():
+        raise UserError(f"{key}={user_dir}: is a file, not a folder")
+    final.parent.mkdir(parents=True, exist_ok=True)
+    lock = FolderLock(final)
+    if not lock.acquire():
+        raise UserError(f"{key}={user_dir}: another run is writing this folder")
+    if has_results(final) and not overwrite:
+        lock.release()
+        raise UserError(f"{key}={user_dir}: the folder already holds a run; add "
+                        "--overwrite to replace it, or choose another folder")
+    return final, lock
+
+
+@contextmanager
+def reserved_run(args: list[str], parent: Path, name: str, overwrite: bool = False):
+    """For a Hydra command other than ``run`` (e.g. the backtest): reserve its folder as a run's
+    (``parent/<time>_<name>`` with a suffix if taken, or the ``hydra.run.dir`` given), yield
+    ``(output set, arguments with hydra.run.dir set to the staging folder)``; the files are
+    committed when the block ends normally and removed when it raises (``sys.exit`` included)."""
+    user_dir = _value_of(args, "hydra.run.dir")
+    if user_dir is not None:
+        final, lock = _explicit_folder(user_dir, overwrite)
+    else:
+        final, lock = reserve_folder(parent / f"{_stamp()}_{name}")
+    output = OutputSet(final, lock, replace=overwrite)
+    try:
+        staging = output.begin()
+    except BaseException:
+        output.discard()
+        raise
+    try:
+        yield output, _replace(args, "hydra.run.dir", str(staging))
+    except BaseException:
+        output.discard()
+        raise
+    output.commit()
+
+
 def run_main(argv: list[str] | None = None, prog: str = "carrysim run") -> int:
     """``carrysim run``: one run, or a sweep with ``-m``."""
     register_configs()
@@ -301,17 +343,7 @@ def run_main(argv: list[str] | None = None, prog: str = "carrysim run") -> int:
     overrides = [a for a in args if not a.startswith("-")]
     user_dir = _value_of(overrides, "hydra.run.dir")
     if user_dir is not None:
-        final = Path(user_dir)
-        if final.exists() and not final.is_dir():
-            raise UserError(f"hydra.run.dir={user_dir}: is a file, not a folder")
-        final.parent.mkdir(parents=True, exist_ok=True)
-        lock = FolderLock(final)
-        if not lock.acquire():
-            raise UserError(f"hydra.run.dir={user_dir}: another run is writing this folder")
-        if has_results(final) and not overwrite:
-            lock.release()
-            raise UserError(f"hydra.run.dir={user_dir}: the folder already holds a run; add "
-                            "--overwrite to replace it, or choose another folder")
+        final, lock = _explicit_folder(user_dir, overwrite)
     else:
         plain = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
         scenario = load_config(plain).scenario.name

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+import sim.cli
 import sim.io
 from sim.cli import SUBCOMMANDS, dispatch, overrides_hash, short_help
 from sim.errors import run_command
@@ -275,3 +276,22 @@ def test_a_failed_launch_leaves_no_sweep_folder_and_one_line(tmp_path):
 def test_short_help_is_the_same_for_both_spellings():
     assert short_help("carrysim").replace("carrysim", "X") == short_help("python -m sim").replace(
         "python -m sim", "X")
+
+
+def test_reserved_run_commits_on_success_and_leaves_nothing_on_exit(tmp_path, monkeypatch):
+    """The folder of another Hydra command (the backtest) is reserved and written like a run's."""
+    from sim.cli import reserved_run
+
+    monkeypatch.setattr(sim.cli, "_stamp", lambda: "2026-01-01_12-00-00")
+    parent = tmp_path / "backtest"
+    for _ in range(2):  # the same second twice: two folders
+        with reserved_run(["x=1"], parent, "quick") as (output, args):
+            staging = Path(args[-1].split("=", 1)[1])
+            assert args[-1].startswith("hydra.run.dir=") and staging.parent == parent
+            (staging / "backtest.md").write_text("done")
+    assert visible(parent) == ["2026-01-01_12-00-00_quick", "2026-01-01_12-00-00_quick-2"]
+    with pytest.raises(SystemExit):
+        with reserved_run(["x=1"], parent, "quick") as (output, args):
+            (Path(args[-1].split("=", 1)[1]) / "backtest.md").write_text("half")
+            sys.exit(2)
+    assert len(visible(parent)) == 2  # nothing left by the failed one
