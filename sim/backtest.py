@@ -533,19 +533,11 @@ def report(ds: xr.Dataset, rows: list[dict]) -> str:
 
 def write_outputs(ds: xr.Dataset, out_dir: Path, plots: bool = True) -> list[Path]:
     """backtest.nc, backtest.md, backtest.csv and the figures, each written atomically."""
-    import pandas as pd
-
-    from sim.io import atomic_target, atomic_write_text
-    from sim.results import write_netcdf
+    from sim.results import write_table_set
 
     out_dir = Path(out_dir)
     rows = summary_rows(ds)
-    files = [write_netcdf(ds, out_dir / "backtest.nc")]
-    with atomic_target(out_dir / "backtest.csv") as tmp:
-        pd.DataFrame(rows).to_csv(tmp, index=False, float_format="%.6g")
-    files.append(out_dir / "backtest.csv")
-    atomic_write_text(out_dir / "backtest.md", report(ds, rows))
-    files.append(out_dir / "backtest.md")
+    files = write_table_set(out_dir, "backtest", ds, rows, report(ds, rows))
     if plots:
         from sim.backtest_plots import plot_fan, plot_pit
 

@@ -541,19 +541,9 @@ def report(rows: list[dict], ds) -> str:
 
 def write_outputs(rows: list[dict], ds, out_dir: Path) -> list[Path]:
     """moments.md, moments.csv and moments.nc, each written atomically."""
-    import pandas as pd
+    from sim.results import write_table_set
 
-    from sim.io import atomic_target, atomic_write_text
-    from sim.results import write_netcdf
-
-    out_dir = Path(out_dir)
-    files = [write_netcdf(ds, out_dir / "moments.nc")]
-    with atomic_target(out_dir / "moments.csv") as tmp:
-        pd.DataFrame(rows).to_csv(tmp, index=False, float_format="%.6g")
-    files.append(out_dir / "moments.csv")
-    atomic_write_text(out_dir / "moments.md", report(rows, ds))
-    files.append(out_dir / "moments.md")
-    return files
+    return write_table_set(out_dir, "moments", ds, rows, report(rows, ds))
 
 
 # ---------------------------------------------------------------------------------------------

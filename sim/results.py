@@ -261,6 +261,23 @@ def write_netcdf(ds: xr.Dataset, path: str | Path) -> Path:
     return Path(path)
 
 
+def write_table_set(out_dir: str | Path, stem: str, ds: xr.Dataset, rows: list[dict],
+                    markdown: str) -> list[Path]:
+    """``<stem>.nc``, ``<stem>.csv`` (one row per dict) and ``<stem>.md``, each written atomically."""
+    import pandas as pd
+
+    from sim.io import atomic_target, atomic_write_text
+
+    out_dir = Path(out_dir)
+    files = [write_netcdf(ds, out_dir / f"{stem}.nc")]
+    with atomic_target(out_dir / f"{stem}.csv") as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False, float_format="%.6g")
+    files.append(out_dir / f"{stem}.csv")
+    atomic_write_text(out_dir / f"{stem}.md", markdown)
+    files.append(out_dir / f"{stem}.md")
+    return files
+
+
 def open_results(path: str | Path) -> xr.Dataset:
     """Read a results file fully into memory (netCDF), or open a zarr store lazily."""
     path = Path(path)
