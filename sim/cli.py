@@ -278,15 +278,21 @@ def _full_help(args: list[str]) -> int:
     return 0
 
 
+def _locked_folder(user_dir: str, key: str, what: str):
+    """A folder the user named, with its lock held; refused if it is a file or already locked."""
+    folder = Path(user_dir)
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{key}={user_dir}: is a file, not a folder")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    lock = FolderLock(folder)
+    if not lock.acquire():
+        raise UserError(f"{key}={user_dir}: another {what} is writing this folder")
+    return folder, lock
+
+
 def _explicit_folder(user_dir: str, overwrite: bool, key: str = "hydra.run.dir"):
     """The folder a user named for a run, locked; refused if it holds a run, unless ``overwrite``."""
-    final = Path(user_dir)
-    if final.exists() and not final.is_dir():
-        raise UserError(f"{key}={user_dir}: is a file, not a folder")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    lock = FolderLock(final)
-    if not lock.acquire():
-        raise UserError(f"{key}={user_dir}: another run is writing this folder")
+    final, lock = _locked_folder(user_dir, key, "run")
     if has_results(final) and not overwrite:
         lock.release()
         raise UserError(f"{key}={user_dir}: the folder already holds a run; add "
@@ -372,13 +378,7 @@ def _sweep(args: list[str]) -> int:
     overrides = [a for a in args if not a.startswith("-")]
     user_dir = _value_of(overrides, "hydra.sweep.dir")
     if user_dir is not None:  # resuming, or a folder of one's choice
-        sweep_dir = Path(user_dir)
-        if sweep_dir.exists() and not sweep_dir.is_dir():
-            raise UserError(f"hydra.sweep.dir={user_dir}: is a file, not a folder")
-        sweep_dir.parent.mkdir(parents=True, exist_ok=True)
-        lock = FolderLock(sweep_dir)
-        if not lock.acquire():
-            raise UserError(f"hydra.sweep.dir={user_dir}: another sweep is writing this folder")
+        sweep_dir, lock = _locked_folder(user_dir, "hydra.sweep.dir", "sweep")
         created = not sweep_dir.exists()
     else:
         plain = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
