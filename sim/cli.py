@@ -300,23 +300,29 @@ def _explicit_folder(user_dir: str, overwrite: bool, key: str = "hydra.run.dir")
     return final, lock
 
 
+def _begin_output(user_dir: str | None, overwrite: bool, default_folder):
+    """A run's output set and its staging folder: in the folder the user named (``user_dir``)
+    or in a reserved one named by ``default_folder()``; nothing is left behind if it fails."""
+    if user_dir is not None:
+        final, lock = _explicit_folder(user_dir, overwrite)
+    else:
+        final, lock = reserve_folder(default_folder())
+    output = OutputSet(final, lock, replace=overwrite)
+    try:
+        return output, output.begin()
+    except BaseException:
+        output.discard()
+        raise
+
+
 @contextmanager
 def reserved_run(args: list[str], parent: Path, name: str, overwrite: bool = False):
     """For a Hydra command other than ``run`` (e.g. the backtest): reserve its folder as a run's
     (``parent/<time>_<name>`` with a suffix if taken, or the ``hydra.run.dir`` given), yield
     ``(output set, arguments with hydra.run.dir set to the staging folder)``; the files are
     committed when the block ends normally and removed when it raises (``sys.exit`` included)."""
-    user_dir = _value_of(args, "hydra.run.dir")
-    if user_dir is not None:
-        final, lock = _explicit_folder(user_dir, overwrite)
-    else:
-        final, lock = reserve_folder(parent / f"{_stamp()}_{name}")
-    output = OutputSet(final, lock, replace=overwrite)
-    try:
-        staging = output.begin()
-    except BaseException:
-        output.discard()
-        raise
+    output, staging = _begin_output(_value_of(args, "hydra.run.dir"), overwrite,
+                                    lambda: parent / f"{_stamp()}_{name}")
     try:
         yield output, _replace(args, "hydra.run.dir", str(staging))
     except BaseException:
@@ -347,20 +353,13 @@ def run_main(argv: list[str] | None = None, prog: str = "carrysim run") -> int:
     if any(a in SWEEP_FLAGS for a in args):
         return _sweep(args)
     overrides = [a for a in args if not a.startswith("-")]
-    user_dir = _value_of(overrides, "hydra.run.dir")
-    if user_dir is not None:
-        final, lock = _explicit_folder(user_dir, overwrite)
-    else:
+    def default_folder() -> Path:
         plain = [o for o in overrides if not o.lstrip("+~").startswith("hydra")]
         scenario = load_config(plain).scenario.name
-        stamp = _stamp()
-        final, lock = reserve_folder(RUNS_DIR / f"{stamp}_{scenario}_{overrides_hash(plain)}")
-    output = OutputSet(final, lock, replace=overwrite)
-    try:
-        staging = output.begin()
-    except BaseException:
-        output.discard()
-        raise
+        return RUNS_DIR / f"{_stamp()}_{scenario}_{overrides_hash(plain)}"
+
+    output, staging = _begin_output(_value_of(overrides, "hydra.run.dir"), overwrite,
+                                    default_folder)
     _STATE.output = output
     try:
         _call_hydra(_replace(args, "hydra.run.dir", str(staging)))
