@@ -73,13 +73,13 @@ class Target:
 #: The free parameters the fit moves (docs/model.md, "Calibration").
 PARAMETERS = (
     Parameter("model.impact.price_impact", 0.04, 0.02, 0.3),
-    Parameter("investors.leveraged.threshold_mean", 0.08, -0.4, 0.1),
-    Parameter("investors.life_insurers.threshold_mean", 0.3, -1.5, 0.5),
+    Parameter("investors.leveraged.threshold_distance", 0.08, 0.05, 0.5),
+    Parameter("investors.life_insurers.threshold_distance", 0.3, 0.1, 1.5),
     Parameter("investors.life_insurers.hedge_share", 0.2, 0.1, 0.9),
     Parameter("investors.life_insurers.repatriation_share", 0.2, 0.2, 0.8),
-    Parameter("investors.banks.threshold_mean", 0.4, 0.3, 2.5),
+    Parameter("investors.banks.threshold_distance", 0.4, 0.1, 2.0),
     Parameter("investors.banks.repatriation_share", 0.2, 0.05, 1.0),
-    Parameter("investors.investment_trusts.threshold_mean", 4.0, 4.0, 25.0),
+    Parameter("investors.investment_trusts.threshold_distance", 4.0, 4.0, 25.0),
     Parameter("investors.investment_trusts.repatriation_share", 0.2, 0.1, 1.0),
     Parameter("investors.investment_trusts.holdings", 150.0, 400.0, 800.0),
 )
