@@ -75,6 +75,9 @@ PLAN = {
         set={**SMALL, "sampler.horizon_months": "6"}, expect="daily steps"),
     "carrysim run investors.leveraged.holdings=500 model.parameter_uncertainty=false": RUN,
     "carrysim run model.policy.boj.min_spacing_months=3": RUN,
+    "carrysim run model.policy.boj.spacing_penalty=10": RUN,
+    "carrysim run model.policy.boj.neutral_from=snapshot": RUN,
+    "carrysim run model.yields.anchor=config": RUN,
     """carrysim run 'scenario.events=[{date: "2026-03-19", kind: boj_decision, value: 0.25}]'""": Plan(
         set={**SMALL, "sampler.horizon_months": "4"}),
     "carrysim run -m investors.leveraged.holdings=160,300,500": Plan(set=SMALL, expect="Comparison written to", slow=True),
