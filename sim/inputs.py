@@ -192,7 +192,11 @@ def _schedule(cfg: Config, dates: np.ndarray) -> tuple[np.ndarray, dict[str, np.
     steps["a_logvol"], steps["s_logvol"] = _ou_coefficients(persistence, m.fx.vol_of_vol, dt)
     steps["check_lag"], steps["trigger_level"] = _weekly_checks(dates, weeks,
                                                                 m.fx.stress_trigger / 100.0)
-    steps["p_intervention"] = 1.0 - (1.0 - m.intervention.probability) ** weeks
+    # The MoF rule decides once a week, at the steps that start on a weekly check point (every
+    # step on grids of a week or more), with its probability per week.
+    decides = np.concatenate([[True], steps["check_lag"][:-1] > 0])
+    steps["p_intervention"] = np.where(
+        decides, 1.0 - (1.0 - m.intervention.probability) ** np.maximum(weeks, 1.0), 0.0)
     processes = {"jp_inflation": m.macro.jp_inflation, "jp_activity": m.macro.jp_activity,
                  "us_inflation": m.macro.us_inflation, "us_activity": m.macro.us_activity,
                  "jgb_term_premium": m.yields.jgb_term_premium,
