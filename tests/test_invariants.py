@@ -21,7 +21,11 @@ def test_holdings_are_conserved(default_run):
 
 
 def test_zero_price_impact_gives_amplification_of_exactly_one():
-    r = run(small(["model.impact.price_impact=0"], paths=1000))
+    # The MoF rule's announcement effect moves USD/JPY whatever the price impact: rule off.
+    r = run(small(["model.impact.price_impact=0", "model.intervention.enabled=false"], paths=1000))
+    assert np.all(r["amplification_ratio"].values == 1.0)
+    r = run(small(["model.impact.private_flows=false", "model.intervention.enabled=false"],
+                  paths=1000))
     assert np.all(r["amplification_ratio"].values == 1.0)
 
 

@@ -472,7 +472,7 @@ def test_every_scalar_key_is_covered_by_the_property_test():
 TINY = ["sampler.paths=60", "sampler.horizon_months=1", "output.progress=false"]
 ANALYSIS = {
     "sensitivity": (sensitivity_main, [
-        (["--vary", "model.fx.long_run_voll=3,12"], "--vary='model.fx.long_run_voll': model.fx has no key 'calm_voll'; its keys are"),
+        (["--vary", "model.fx.long_run_voll=3,12"], "--vary='model.fx.long_run_voll': model.fx has no key 'long_run_voll'; its keys are"),
         (["--vary", "investors.nobody.holdings=1,2"], "investors has no entry 'nobody'; it has leveraged, retail"),
         (["--vary", "model.fx=3,12"], "--vary='model.fx': a numeric config key (a number, not a group"),
         (["--vary", "scenario.name=1,2"], "--vary='scenario.name': a numeric config key"),
@@ -498,7 +498,7 @@ ANALYSIS = {
         (["+sampler.foo=1"], "sampler.foo=1: not a key of sampler"),
     ]),
     "reverse stress": (stress_main, [
-        (["--key", "model.fx.long_run_voll", "--low", "1", "--high", "2"], "--key='model.fx.long_run_voll': model.fx has no key 'calm_voll'"),
+        (["--key", "model.fx.long_run_voll", "--low", "1", "--high", "2"], "--key='model.fx.long_run_voll': model.fx has no key 'long_run_voll'"),
         (["--key", "model.fx", "--low", "1", "--high", "2"], "--key='model.fx': a numeric config key"),
         (["--key", "scenario.name", "--low", "1", "--high", "2"], "--key='scenario.name': a numeric config key"),
         (["--key", "model.fx.long_run_vol", "--low", "5", "--high", "5"], "--low/--high=(5.0, 5.0): LOW < HIGH"),
