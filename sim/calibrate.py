@@ -79,18 +79,11 @@ def check(cfg) -> None:
 
 def _compose(overrides: list[str], group: str):
     """The config of ``carrysim calibrate`` with ``overrides`` and the group choice ``group``
-    (e.g. ``snapshot=data``) in place of the user's choice of that group; inside the Hydra app
-    through Hydra's own compose, elsewhere through sim.compose.load_config."""
-    from hydra.core.global_hydra import GlobalHydra
-
-    from sim.compose import load_config, to_config
+    (e.g. ``snapshot=data``) in place of the user's choice of that group."""
+    from sim.compose import load_config
 
     name = group.split("=", 1)[0]
     kept = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") != name]
-    if GlobalHydra.instance().is_initialized():
-        from hydra import compose
-
-        return to_config(compose(config_name="calibrate", overrides=[*kept, group]))
     return load_config([*kept, group], config_name="calibrate")
 
 
@@ -112,7 +105,10 @@ def run_calibration(cfg, overrides: list[str], out_dir: Path, log=print) -> dict
     base.sampler.paths = cfg.smm.flow_paths
     spread = _compose(user, "scenario=spread_compression")
     spread.sampler.paths = cfg.smm.flow_paths
-    cases = C.Cases(base, spread)
+    flow_overrides = [o for o in user if not o.lstrip("+~").startswith("smm")]
+    if not any(o.startswith("calibration=") for o in flow_overrides):
+        flow_overrides.insert(0, "calibration=none")
+    cases = C.Cases(base, spread, flow_overrides)
     data = C.data_targets(cfg, md)
     smm = C.SMM(moments_cfg, cases, md, params, data, log=log)
     log(f"Calibration window {data.start} to {data.end}: {len(data.names)} moments, "
@@ -128,7 +124,7 @@ def run_calibration(cfg, overrides: list[str], out_dir: Path, log=print) -> dict
     rows = C.target_rows(smm, final)
     log("standard errors: one evaluation per parameter")
     prows = C.parameter_rows(smm, fitted, C.parameter_se(smm, fitted))
-    check_cases = cases.map(lambda c: C.with_values(c, fitted))
+    check_cases = cases.with_values(fitted)
     for c in (check_cases.base, check_cases.spread):
         c.sampler.paths = cfg.smm.check_paths
     crows = C.check_rows(check_cases)

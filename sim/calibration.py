@@ -177,16 +177,45 @@ def parameters_of(cfg: Config) -> tuple[Parameter, ...]:
 # The configs the flow facts and checks run
 # ---------------------------------------------------------------------------------------------
 
+def value_overrides(cfg: Config, values: dict[str, float]) -> list[str]:
+    """Command-line overrides that set ``values`` on ``cfg`` as :func:`set_value` does (a
+    uniform or triangular prior moves with its central value)."""
+    out = []
+    moved = with_values(cfg, values)
+    for key, value in values.items():
+        out.append(f"{key}={float(value)!r}")
+        node, leaf = _parent(moved, key)
+        name, prior = _ranged_prior(node, leaf)
+        if prior is not None:
+            prefix = key.rsplit(".", 1)[0]
+            out += [f"{prefix}.{name}.low={float(prior.low)!r}", f"{prefix}.{name}.high={float(prior.high)!r}"]
+    return out
+
+
 @dataclass
 class Cases:
     """Configs from the default snapshot with the trial parameters applied: the baseline and
-    the spread-compression scenario (same seed: the same shocks), at ``smm.flow_paths``."""
+    the spread-compression scenario (same seed: the same shocks), at ``smm.flow_paths``;
+    ``overrides`` compose the same baseline from the root config (for functions that compose
+    their own runs, e.g. sim.flowfacts); ``memo`` lets the facts of one evaluation share a run."""
 
     base: Config
     spread: Config
+    overrides: list[str] = field(default_factory=list)
+    memo: dict = field(default_factory=dict)
 
     def map(self, fn: Callable[[Config], Config]) -> "Cases":
-        return Cases(fn(self.base), fn(self.spread))
+        return Cases(fn(self.base), fn(self.spread), list(self.overrides), {})
+
+    def with_values(self, values: dict[str, float]) -> "Cases":
+        return Cases(with_values(self.base, values), with_values(self.spread, values),
+                     [*self.overrides, *value_overrides(self.base, values)], {})
+
+    def once(self, name: str, fn: Callable[[], dict]) -> dict:
+        """``fn()`` once per evaluation (the facts that share a run read one result)."""
+        if name not in self.memo:
+            self.memo[name] = fn()
+        return self.memo[name]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,36 +256,54 @@ def from_range(low: float, high: float) -> tuple[float, float]:
     return 0.5 * (low + high), 0.25 * (high - low)
 
 
-def _intervention_runs(cfg: Config, size: float = 30.0):
-    """Paired runs from the default snapshot, 6 months, without the intervention rule: one
-    quiet, one with a USD ``size``bn purchase of yen three weeks in (the same shocks)."""
-    quiet = copy.deepcopy(cfg)
+def make_cases(base: Config, spread: Config | None = None, size: float = 30.0):
+    """The paired intervention runs from ``base``'s snapshot: ``quiet`` (6 months, no MoF rule,
+    no scripted events) and ``intervened`` (the same plus a USD ``size``bn purchase of yen
+    three weeks in); ``baseline`` and ``spread`` as given."""
+    from types import SimpleNamespace
+
+    quiet = copy.deepcopy(base)
     quiet.model.intervention.enabled = False
     quiet.sampler.horizon_months = 6
     quiet.scenario.events = []
     intervened = copy.deepcopy(quiet)
-    date = np.datetime64(cfg.snapshot.date) + np.timedelta64(21, "D")
+    date = np.datetime64(base.snapshot.date) + np.timedelta64(21, "D")
     intervened.scenario.events = [EventConfig(date=str(date), kind="intervention", value=size)]
+    return SimpleNamespace(quiet=quiet, intervened=intervened, baseline=base, spread=spread)
+
+
+def intervention_effect(quiet: Config, intervened: Config) -> dict[str, tuple[float, float]]:
+    """On-impact fall of USD/JPY (%) in the intervention's week and the share of it left
+    FADE_WEEKS later (ratio of paired means, delta-method SE), paired by path."""
     a = simulate(quiet, progress=False, series=True)[0]
     b = simulate(intervened, progress=False, series=True)[0]
     dates = a["time"].values
-    i = int(np.searchsorted(dates, np.datetime64(date)))   # the grid point closing the event's step
+    event = np.datetime64(intervened.scenario.events[0].date)
+    i = int(np.searchsorted(dates, event))   # the grid point closing the event's step
     later = int(np.searchsorted(dates, dates[i] + np.timedelta64(7 * FADE_WEEKS, "D")))
     fx_a, fx_b = a["usdjpy"].values, b["usdjpy"].values
-    return 100.0 * (1.0 - fx_b[:, i] / fx_a[:, i]), 100.0 * (1.0 - fx_b[:, later] / fx_a[:, later])
+    now = 100.0 * (1.0 - fx_b[:, i] / fx_a[:, i])
+    after = 100.0 * (1.0 - fx_b[:, later] / fx_a[:, later])
+    ratio = float(after.mean() / now.mean())
+    return {"intervention_impact": mean_se(now),
+            "intervention_left": (ratio, mean_se((after - ratio * now) / now.mean())[1])}
+
+
+def _intervention(cases: Cases) -> dict[str, tuple[float, float]]:
+    def run():
+        pair = make_cases(cases.base)
+        return intervention_effect(pair.quiet, pair.intervened)
+    return cases.once("intervention", run)
 
 
 def intervention_impact(cases: Cases) -> tuple[float, float]:
     """Mean fall of USD/JPY (%) in the week of a USD 30bn intervention, paired by path."""
-    now, _ = _intervention_runs(cases.base)
-    return mean_se(now)
+    return _intervention(cases)["intervention_impact"]
 
 
 def intervention_left(cases: Cases) -> tuple[float, float]:
-    """Share of that fall left FADE_WEEKS later: a ratio of paired means, delta-method SE."""
-    now, later = _intervention_runs(cases.base)
-    ratio = later.mean() / now.mean()
-    return float(ratio), mean_se((later - ratio * now) / now.mean())[1]
+    """Share of that fall left FADE_WEEKS later."""
+    return _intervention(cases)["intervention_left"]
 
 
 def _spread_pair(cases: Cases, name: str) -> tuple[float, float]:
@@ -267,12 +314,27 @@ def _spread_pair(cases: Cases, name: str) -> tuple[float, float]:
     return mean_se(b - a)
 
 
+def _capital_economics(cases: Cases) -> dict[str, tuple[float, float]]:
+    """Unwind and repatriation attributable to the spread compression (sim.flowfacts'
+    measurement where it exists: both runs with the scenario's yield anchors)."""
+    def run():
+        if _has_flowfacts():
+            from sim import flowfacts
+
+            got = flowfacts.capital_economics(paths=cases.base.sampler.paths, overrides=cases.overrides)
+            return {"unwind": got["unwind_attributable"],
+                    "repatriation": got["repatriation_attributable"]}
+        return {"unwind": _spread_pair(cases, "cum_unwind"),
+                "repatriation": _spread_pair(cases, "cum_repatriation")}
+    return cases.once("capital_economics", run)
+
+
 def ce_unwind(cases: Cases) -> tuple[float, float]:
-    return _spread_pair(cases, "cum_unwind")
+    return _capital_economics(cases)["unwind"]
 
 
 def ce_repatriation(cases: Cases) -> tuple[float, float]:
-    return _spread_pair(cases, "cum_repatriation")
+    return _capital_economics(cases)["repatriation"]
 
 
 def carry_returns(series, dt: np.ndarray, weeks: int = 13) -> np.ndarray:
@@ -315,14 +377,51 @@ def carry_skewness(cases: Cases) -> tuple[float, float]:
 _MOF = ("MoF intervention data via nippon.com: USD 20-40bn (2.84-5.92tn yen) moved USD/JPY "
         "about 3-5% on impact (2022, 2024)")
 
-#: Flow facts fitted as extra moments.  The 2024 unwind and the life insurers' hedge response
-#: arrive with the investors' flow plumbing (sim.flowfacts), the intervention test with the FX
-#: branch; until then the intervention impact is measured here.
+def _has_flowfacts() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("sim.flowfacts") is not None
+
+
+def _july_2024(cases: Cases) -> dict[str, tuple[float, float]]:
+    from sim import flowfacts
+
+    return cases.once("july_2024", lambda: flowfacts.july_2024(
+        cases.base.data.dir, paths=cases.base.sampler.paths, overrides=cases.overrides))
+
+
+def _hedge(cases: Cases) -> dict[str, tuple[float, float]]:
+    from sim import flowfacts
+
+    return cases.once("hedge", lambda: flowfacts.hedge_response(overrides=cases.overrides))
+
+
+_BIS = "BIS Bulletin 90: roughly 50-90% of a ~USD 250bn leveraged carry stock unwound in about five weeks"
+_AUG = "USD/JPY from 161.95 (3 July 2024) to about 142-146 in early August 2024 (FRED DEXJPUS; press)"
+_RBC = "RBC via the press: life insurers from 45% to 60% hedged is about USD 170-173bn of yen buying"
+
+#: Flow facts fitted as extra moments.  The intervention impact is measured here; the July-August
+#: 2024 unwind and the life insurers' hedge response come from sim.flowfacts (the investors'
+#: flow plumbing) where it exists.
 FLOW_FACTS: list[FlowFact] = [
     FlowFact("intervention_impact", "Fall of USD/JPY in the week of a USD 30bn yen purchase "
              "(paired against the same paths without it, default snapshot)", "%",
              *from_range(3.0, 5.0), _MOF, intervention_impact, published="3-5%"),
 ]
+if _has_flowfacts():
+    FLOW_FACTS += [
+        FlowFact("july_2024_leveraged_unwound", "Share of the leveraged carry stock unwound in "
+                 "the July-August 2024 replay (snapshot from the data on 5 July 2024, the "
+                 "intervention, BoJ hike and stress scripted)", "1", *from_range(0.5, 0.9), _BIS,
+                 lambda c: _july_2024(c)["leveraged_unwound_share"], published="50-90%"),
+        FlowFact("july_2024_usdjpy_fall", "Largest fall of USD/JPY in the same replay", "%",
+                 *from_range(10.0, 13.0), _AUG, lambda c: _july_2024(c)["usdjpy_fall"],
+                 published="10-13%"),
+        FlowFact("hedge_response", "Yen bought by life insurers when their hedge ratio moves "
+                 "from 45% to 60% as a behaviour (sim.flowfacts.hedge_response)", "USD bn",
+                 *from_range(155.0, 185.0), _RBC, lambda c: _hedge(c)["hedge_yen_buying"],
+                 published="about 170 (read as 155-185)"),
+    ]
 
 #: Quoted figures reported beside the model's answer, never fitted.
 CHECKS: list[Check] = [
@@ -491,7 +590,7 @@ class SMM:
                 model[k] = (float(value[k]), float(np.nanstd(groups[:, i], ddof=1) / math.sqrt(g)))
         facts = [f for f in self.facts if f.name in todo]
         if facts:
-            cases = self.cases.map(lambda c: with_values(c, full))
+            cases = self.cases.with_values(full)
             for f in facts:
                 model[f.name] = tuple(float(v) for v in f.measure(cases))
         out = Evaluation(full, model, time.perf_counter() - began)

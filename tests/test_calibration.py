@@ -191,7 +191,7 @@ def test_capital_economics_is_a_check_against_the_baseline_on_the_same_shocks():
     assert {"ce_unwind", "ce_repatriation"} <= names
     assert not names & {f.name for f in C.FLOW_FACTS}          # never fitted
     base = small(["calibration=none"], paths=200, months=24)
-    same = C.ce_unwind(C.Cases(base, base))
+    same = C._spread_pair(C.Cases(base, base), "cum_unwind")
     assert same == (0.0, 0.0)                                   # paired: identical shocks
 
 
@@ -291,3 +291,23 @@ def test_carry_returns_and_skewness_on_a_known_sample():
     skew, se = C.skewness_se(r)
     # A sum of 13 exponentials is Gamma(13): skewness 2 / sqrt(13), here with a minus sign.
     assert abs(skew - (-2 / np.sqrt(13))) < Z * se
+
+
+def test_value_overrides_compose_the_same_config_as_with_values():
+    """Functions that compose their own runs (sim.flowfacts) see the trial values, priors moved."""
+    from sim.config import PriorConfig
+
+    base = small(["calibration=none"])
+    values = {"model.impact.price_impact": 0.07, "model.fx.crash_intensity": 0.5}
+    composed = small(["calibration=none", *C.value_overrides(base, values)])
+    moved = C.with_values(base, values)
+    for key in values:
+        assert C.get_value(composed, key) == C.get_value(moved, key)
+    life = base.investors["life_insurers"]
+    life.repatriation_prior = PriorConfig(dist="uniform", low=0.6, high=1.0)
+    life.repatriation_share = 0.8
+    over = C.value_overrides(base, {"investors.life_insurers.repatriation_share": 0.5})
+    parsed = dict(o.split("=", 1) for o in over)
+    assert float(parsed["investors.life_insurers.repatriation_share"]) == 0.5
+    assert float(parsed["investors.life_insurers.repatriation_prior.low"]) == pytest.approx(0.3)
+    assert float(parsed["investors.life_insurers.repatriation_prior.high"]) == pytest.approx(0.7)

@@ -92,8 +92,8 @@ PLAN = {
     "carrysim sensitivity --vary model.impact.price_impact=0.05,0.2 --metric exceedance --level 500": Plan(
         set={"sampler.paths": "200", "sampler.horizon_months": "3"}, expect="P(cumulative unwind > USD 500bn)"),
     "carrysim stress model.parameter_uncertainty=false --key investors.leveraged.holdings "
-    "--low 160 --high 500 --level 500 --probability 0.8": Plan(
-        set={"sampler.paths": "300"}, expect="P(cumulative unwind > USD 500bn) = 80% at"),
+    "--low 160 --high 500 --level 500 --probability 0.15": Plan(
+        set={"sampler.paths": "300"}, expect="P(cumulative unwind > USD 500bn) = 15% at"),
     "carrysim run -m hydra/launcher=submitit_local scenario=baseline,spread_compression "
     "sampler.paths=300 sampler.horizon_months=6 output.plots=false": Plan(
         set=SMALL, expect="Comparison written to", slow=True),
