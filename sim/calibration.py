@@ -737,6 +737,25 @@ def parameter_se(smm: SMM, values: dict[str, float], step: float = 0.02) -> dict
             for p, v in zip(smm.parameters, var)}
 
 
+def flows_off(smm: SMM, values: dict[str, float]) -> Evaluation | None:
+    """Every target at ``values`` on the same shocks with private flows moving no price
+    (``model.impact.private_flows=false``; official interventions still do): the
+    counterfactual that shows what the flows add.  None if the model has no such switch."""
+    if not hasattr(smm.cfg.model.impact, "private_flows"):
+        return None
+
+    def off(cfg: Config) -> Config:
+        out = copy.deepcopy(cfg)
+        out.model.impact.private_flows = False
+        return out
+
+    cases = smm.cases.map(off)
+    cases.overrides.append("model.impact.private_flows=false")
+    other = SMM(off(smm.cfg), cases, smm.md, smm.parameters, smm.data, facts=smm.facts,
+                days=smm.days)
+    return other.evaluate(values)
+
+
 def round_values(values: dict[str, float], digits: int = 4) -> dict[str, float]:
     """Values rounded to ``digits`` significant digits (what the fitted config records)."""
     return {k: float(f"{v:.{digits}g}") for k, v in values.items()}
@@ -746,7 +765,7 @@ def round_values(values: dict[str, float], digits: int = 4) -> dict[str, float]:
 # The result: rows, J, the report
 # ---------------------------------------------------------------------------------------------
 
-def target_rows(smm: SMM, ev: Evaluation) -> list[dict]:
+def target_rows(smm: SMM, ev: Evaluation, off: Evaluation | None = None) -> list[dict]:
     from sim.moments import MOMENTS
 
     fitted_in = {}
@@ -773,6 +792,8 @@ def target_rows(smm: SMM, ev: Evaluation) -> list[dict]:
                      "t": (m - d) / both if both > 0 else float("nan"),
                      "weight_se": smm.weight_se.get(n, both),
                      "inside": bool(lo <= m <= hi), "block": fitted_in.get(n, "polish"),
+                     "flows_off": off.model[n][0] if off is not None else float("nan"),
+                     "flows_off_se": off.model[n][1] if off is not None else float("nan"),
                      "source": source})
     return rows
 
@@ -830,13 +851,16 @@ def format_report(header: list[str], rows, prows, stages, crows, j: float,
               f"Data noise alone gives a J with median {reference[0]:.1f} and 95% quantile "
               f"{reference[1]:.1f} (bootstrap replications; parameters not re-estimated).", ""]
     lines += ["## Targets", "",
-              "| target | unit | data ± SE | model ± SE | t | inside 95% | block |",
-              "|---|---|---|---|---|---|---|"]
+              "| target | unit | data ± SE | model ± SE | t | inside 95% | block | flows off ± SE |",
+              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         d = _digits(r["unit"])
         lines.append(f"| {r['description']} | {r['unit']} | {_n(r['data'], d)} ± {_n(r['data_se'], d + 1)} | "
                      f"{_n(r['model'], d)} ± {_n(r['model_se'], d + 1)} | {_n(r['t'], 1)} | "
-                     f"{'yes' if r['inside'] else 'no'} | {r['block']} |")
+                     f"{'yes' if r['inside'] else 'no'} | {r['block']} | "
+                     f"{_n(r['flows_off'], d)} ± {_n(r['flows_off_se'], d + 1)} |")
+    lines += ["", "Flows off: the fitted model on the same shocks with private flows moving no "
+              "price (model.impact.private_flows=false; interventions still do), not refitted."]
     facts = [r for r in rows if r["kind"] == "flow fact"]
     if facts:
         lines += ["", "Flow facts: a published range is the target's 95% interval (value = its "
