@@ -74,10 +74,10 @@ def test_a_key_twice_is_refused():
 
 @pytest.fixture(scope="module")
 def small_smm():
-    """An SMM over three origins, 60 paths each, fitting the calm volatility."""
+    """An SMM over three origins, 60 paths each, fitting the long-run volatility."""
     cfg = _config(["smm.paths=60", "smm.mc_groups=3"])
     md = MarketData(cfg.data.dir)
-    param = C.Parameter("model.fx.calm_vol", 4.0, 14.0, "fx", 8.0)
+    param = C.Parameter("model.fx.long_run_vol", 4.0, 14.0, "fx", 8.0)
     days = np.array(["1995-01-27", "2001-01-26", "2007-01-26"], dtype="datetime64[D]")
     names = ["fx_vol", "rally_1m_q50", "rally_3m_q50"]
     data = _fake_data(names, {k: 1.0 for k in names}, {k: 1.0 for k in names})
@@ -95,10 +95,10 @@ def _smm(small_smm, data=None, facts=(), seed=None):
 
 
 def test_common_random_numbers_give_the_same_moments_every_time(small_smm):
-    a = _smm(small_smm).evaluate({"model.fx.calm_vol": 9.0})
-    b = _smm(small_smm).evaluate({"model.fx.calm_vol": 9.0})   # a new object: no cache
+    a = _smm(small_smm).evaluate({"model.fx.long_run_vol": 9.0})
+    b = _smm(small_smm).evaluate({"model.fx.long_run_vol": 9.0})   # a new object: no cache
     assert a.model == b.model
-    c = _smm(small_smm).evaluate({"model.fx.calm_vol": 9.5})
+    c = _smm(small_smm).evaluate({"model.fx.long_run_vol": 9.5})
     assert c.model["fx_vol"][0] > a.model["fx_vol"][0]        # paired: more vol in, more out
 
 
@@ -142,21 +142,21 @@ def test_j_is_the_sum_of_squared_weighted_residuals_and_full_equals_diagonal_whe
 
 
 def test_fit_recovers_a_known_parameter_within_its_standard_error(small_smm):
-    """'Data' = the model's own moments at calm_vol = 9.5 under another seed, SE = their Monte
+    """'Data' = the model's own moments at long_run_vol = 9.5 under another seed, SE = their Monte
     Carlo SE; the fit from 7.0 under the fit's seed lands within Z sandwich SEs of 9.5."""
     truth = 9.5
-    other = _smm(small_smm, seed=777).evaluate({"model.fx.calm_vol": truth})
+    other = _smm(small_smm, seed=777).evaluate({"model.fx.long_run_vol": truth})
     names = small_smm[4].names
     data = _fake_data(names, {n: other.model[n][0] for n in names},
                       {n: other.model[n][1] for n in names})
     smm = _smm(small_smm, data=data)
-    smm.parameters = (C.Parameter("model.fx.calm_vol", 4.0, 14.0, "fx", 7.0),)
-    smm.current = {"model.fx.calm_vol": 7.0}
+    smm.parameters = (C.Parameter("model.fx.long_run_vol", 4.0, 14.0, "fx", 7.0),)
+    smm.current = {"model.fx.long_run_vol": 7.0}
     smm.cfg.smm.block_evaluations = 25
     smm.cfg.smm.polish_evaluations = 0
     stages = smm.fit()
-    got = smm.current["model.fx.calm_vol"]
-    se = C.parameter_se(smm, smm.current)["model.fx.calm_vol"]
+    got = smm.current["model.fx.long_run_vol"]
+    se = C.parameter_se(smm, smm.current)["model.fx.long_run_vol"]
     assert stages[0].j_after < stages[0].j_before
     assert np.isfinite(se) and se > 0
     assert abs(got - truth) < Z * se, (got, se)
