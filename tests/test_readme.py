@@ -65,12 +65,12 @@ PLAN = {
     "carrysim calibrate": Plan(add=["--paths", "100", "--check-paths", "200",
                                     "--max-evaluations", "3", "--write", "{tmp}/fitted.yaml"],
                                expect="Fitted config written to", slow=True),
-    "carrysim calibrate --no-write snapshot=market_2025_12": Plan(
+    "carrysim calibrate --no-write snapshot=seed_2025_12": Plan(
         add=["--paths", "100", "--check-paths", "200", "--max-evaluations", "3"],
         expect="Report written to", slow=True),
     "carrysim run scenario=replay_2025_12": Plan(set={**SMALL, "sampler.horizon_months": "1"},
                                                  expect="Observed vs simulated"),
-    "carrysim run snapshot=market_2025_12": RUN,
+    "carrysim run snapshot=seed_2025_12": RUN,
     "carrysim run sampler.paths=50000 sampler.step=daily sampler.horizon_months=6": Plan(
         set={**SMALL, "sampler.horizon_months": "6"}, expect="daily steps"),
     "carrysim run investors.leveraged.holdings=500 model.parameter_uncertainty=false": RUN,
