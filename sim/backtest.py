@@ -568,10 +568,19 @@ def _app(cfg) -> None:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     rows = summary_rows(ds)
-    print(markdown_table(rows, "out-of-sample"))
-    print()
-    print(brier_table([r for r in rows if r["sample"] == "out-of-sample"]))
-    print(f"\n{ds.sizes['origin']} origins in {ds.attrs['seconds']:.0f}s. Results in {_FOLDER[0] or out_dir}: "
+    window = ds.attrs["calibration_window"]
+    for sample, what in (("out-of-sample", f"forecast periods outside the calibration window {window}"),
+                         ("in-sample", "forecast periods overlapping the window")):
+        n = max([r["origins"] for r in rows if r["sample"] == sample] or [0])
+        if n == 0:
+            print(f"{sample.capitalize()} ({what}): no forecasts.\n")
+            continue
+        print(f"{sample.capitalize()} ({what}), {n} origins at most:\n")
+        print(markdown_table(rows, sample))
+        print()
+        print(brier_table([r for r in rows if r["sample"] == sample]))
+        print()
+    print(f"{ds.sizes['origin']} origins in {ds.attrs['seconds']:.0f}s. Results in {_FOLDER[0] or out_dir}: "
           + ", ".join(p.name for p in files))
 
 
