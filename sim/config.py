@@ -355,8 +355,10 @@ class YieldsConfig:
 @dataclass
 class FXConfig:
     spread_elasticity: float = num(5.0, -100.0, 100.0, unit="% per pp")
-    calm_vol: float = num(8.0, 0.0, 100.0, unit="% p.a.")
-    stress_vol: float = num(18.0, 0.0, 200.0, unit="% p.a.")
+    long_run_vol: float = num(9.0, 0.0, 100.0, low_open=True, unit="% p.a.")
+    vol_persistence_weeks: float = num(13.0, **WEEKS)
+    vol_of_vol: float = num(0.65, 0.0, 10.0, unit="log points per sqrt(yr)")
+    stress_vol_multiplier: float = num(1.5, 0.0, 10.0, unit="1")
     calm_to_stress: float = num(0.3, 0.0, 365.0, unit="1/yr")
     stress_to_calm: float = num(6.0, 0.0, 365.0, unit="1/yr")
     stress_trigger: float = num(4.0, 0.0, 10_000.0, low_open=True, unit="%")  # 1000: never
@@ -374,6 +376,8 @@ class ImpactConfig:
     linear_limit: float = num(30.0, 0.0, 10_000.0, low_open=True, unit="USD bn")
     permanent_share: float = num(0.2, **UNIT)
     transient_halflife_weeks: float = num(3.0, **WEEKS)
+    stress_multiplier: float = num(1.5, 0.0, 10.0, unit="1")
+    private_flows: bool = True   # false: private flows do not move USD/JPY (the counterfactual)
 
 
 @dataclass
@@ -382,6 +386,7 @@ class InterventionConfig:
     level: float = num(160.0, **FX_LEVEL)
     probability: float = num(0.25, **UNIT)
     size: float = num(30.0, 0.0, 1000.0, unit="USD bn")
+    announcement: float = num(1.0, 0.0, 50.0, unit="%")
     min_spacing_weeks: float = num(8.0, 0.0, 520.0, unit="weeks")
 
 
@@ -452,6 +457,7 @@ class OutputConfig:
     format: OutputFormat = OutputFormat.netcdf
     plots: bool = True
     progress: bool = True
+    counterfactual: bool = True   # the summary shows the flows-off run on the same shocks
 
 
 @dataclass

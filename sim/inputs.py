@@ -119,6 +119,41 @@ def _ou_coefficients(speed: float, vol: float, dt: np.ndarray) -> tuple[np.ndarr
     return a, s
 
 
+def _regime_switches(to_stress: float, to_calm: float,
+                     dt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact switching probabilities of the two-state Markov chain over ``dt`` (intensities
+    per year): P(calm -> stress) = a / (a + b) (1 - e^{-(a + b) dt}), and alike for b."""
+    total = to_stress + to_calm
+    if total <= 0.0:
+        return np.zeros_like(dt), np.zeros_like(dt)
+    moved = -np.expm1(-total * dt)
+    return to_stress / total * moved, to_calm / total * moved
+
+
+def _weekly_checks(dates: np.ndarray, weeks: np.ndarray,
+                   trigger: float) -> tuple[np.ndarray, np.ndarray]:
+    """Where the one-week yen rally is measured: (steps back to the previous check point, or 0
+    where a step ends between check points; the rally that starts stress there).
+
+    The check points are the grid points on or just before the weekly dates from the snapshot,
+    so daily and weekly grids test the same weekly moves; on a grid coarser than weekly every
+    step is checked and the trigger scales with the square root of its length in weeks.
+    """
+    n = len(dates) - 1
+    lag = np.zeros(n, dtype=np.int64)
+    level = np.full(n, trigger)
+    if np.all(weeks >= 1.0 - 1e-9):
+        lag[:] = 1
+        return lag, trigger * np.sqrt(np.maximum(weeks, 1.0))
+    weekly = time_grid(dates[0], 121, "weekly")
+    weekly = weekly[weekly <= dates[-1]]
+    points = np.unique(np.searchsorted(dates, weekly, side="right") - 1)
+    points = points[points > 0]
+    previous = np.concatenate([[0], points[:-1]])
+    lag[points - 1] = points - previous
+    return lag, level
+
+
 def _years(later: np.datetime64, earlier: np.datetime64) -> float:
     return float(np.busday_count(earlier, later)) / BUSINESS_DAYS_PER_YEAR
 
@@ -150,9 +185,18 @@ def _schedule(cfg: Config, dates: np.ndarray) -> tuple[np.ndarray, dict[str, np.
     steps["ewma"] = 0.5 ** (weeks / m.fx.vol_halflife_weeks)
     steps["decay"] = 0.5 ** (weeks / m.impact.transient_halflife_weeks)
     steps["p_fiscal"] = 1.0 - np.exp(-m.yields.fiscal_jump_intensity * dt)
-    steps["p_calm_to_stress"] = 1.0 - np.exp(-m.fx.calm_to_stress * dt)
-    steps["p_stress_to_calm"] = 1.0 - np.exp(-m.fx.stress_to_calm * dt)
-    steps["p_intervention"] = 1.0 - (1.0 - m.intervention.probability) ** weeks
+    steps["p_calm_to_stress"], steps["p_stress_to_calm"] = _regime_switches(
+        m.fx.calm_to_stress, m.fx.stress_to_calm, dt)
+    # Log FX volatility: OU with half-life vol_persistence_weeks and vol of vol per sqrt(year).
+    persistence = math.log(2.0) / (m.fx.vol_persistence_weeks * 5.0 / BUSINESS_DAYS_PER_YEAR)
+    steps["a_logvol"], steps["s_logvol"] = _ou_coefficients(persistence, m.fx.vol_of_vol, dt)
+    steps["check_lag"], steps["trigger_level"] = _weekly_checks(dates, weeks,
+                                                                m.fx.stress_trigger / 100.0)
+    # The MoF rule decides once a week, at the steps that start on a weekly check point (every
+    # step on grids of a week or more), with its probability per week.
+    decides = np.concatenate([[True], steps["check_lag"][:-1] > 0])
+    steps["p_intervention"] = np.where(
+        decides, 1.0 - (1.0 - m.intervention.probability) ** np.maximum(weeks, 1.0), 0.0)
     processes = {"jp_inflation": m.macro.jp_inflation, "jp_activity": m.macro.jp_activity,
                  "us_inflation": m.macro.us_inflation, "us_activity": m.macro.us_activity,
                  "jgb_term_premium": m.yields.jgb_term_premium,
@@ -213,15 +257,18 @@ def _global(cfg: Config, start: np.datetime64) -> np.ndarray:
     g["ust_tp_per_tn_sold"] = m.yields.ust_tp_per_tn_sold
     g["jgb_tp_per_tn_repatriated"] = m.yields.jgb_tp_per_tn_repatriated
     g["eta"] = m.fx.spread_elasticity / 100.0
-    g["vol_calm"] = m.fx.calm_vol / 100.0
-    g["vol_stress"] = m.fx.stress_vol / 100.0
-    g["stress_trigger"] = m.fx.stress_trigger / 100.0
+    g["logvol0"] = math.log(snap.fx_vol / 100.0)
+    g["long_run_logvol"] = math.log(m.fx.long_run_vol / 100.0)
+    g["stress_vol_multiplier"] = m.fx.stress_vol_multiplier
     g["crash_intensity"] = m.fx.crash_intensity
     g["crash_crowding"] = m.fx.crash_crowding
     g["crash_mean_size"] = m.fx.crash_mean_size / 100.0
     g["crowding_reference"] = m.fx.crowding_reference
     g["permanent_share"] = m.impact.permanent_share
     g["impact_limit"] = m.impact.linear_limit
+    g["impact_stress_multiplier"] = m.impact.stress_multiplier
+    g["private_flows"] = bool(m.impact.private_flows)
+    g["announcement"] = -math.log1p(-m.intervention.announcement / 100.0)
     g["intervention_on"] = bool(m.intervention.enabled)
     g["intervention_loglevel"] = (math.log(m.intervention.level) if m.intervention.level > 0
                                   else -np.inf)

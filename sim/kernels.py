@@ -36,14 +36,15 @@ SCRIPTED = OVERRIDES.index("scripted")
 PROBABILITY = OVERRIDES.index("probability")
 
 #: The draws of one step besides the seven factor normals (layout.DRAWS gives the order).
-Shocks = namedtuple("Shocks", "boj_decision fed_decision spare regime crash crash_size fiscal "
+Shocks = namedtuple("Shocks", "boj_decision fed_decision vol_shock regime crash crash_size fiscal "
                               "intervention")
 #: Policy rates and 10y yields, % p.a.
 Rates = namedtuple("Rates", "boj fed jgb ust")
-#: What the within-step solver sees: log USD/JPY before flows (x_pre), official yen buying
-#: (external, USD bn), price impact and its linear limit, log USD/JPY and variance at the
-#: start of the step, the step length and EWMA weight, the snapshot's log USD/JPY, the rates.
-Market = namedtuple("Market", "x_pre external impact limit x var dt ewma logfx0 rates")
+#: What the within-step solver sees: log USD/JPY after the step's official flows (x_off), the
+#: price impact of private flows and its linear limit (per week), log USD/JPY and variance at
+#: the start of the step, the step length (years, weeks) and EWMA weight, the snapshot's log
+#: USD/JPY, the rates.
+Market = namedtuple("Market", "x_off impact limit x var dt weeks ewma logfx0 rates")
 #: The investor classes in one step: CLASS records, CLASS_STEP records of the step, the path's
 #: CLASS_PARAM records and its HOLDER state.
 Investors = namedtuple("Investors", "classes speeds params holders")
@@ -101,13 +102,13 @@ def draw_step(rng, factors):
     factors[2], factors[3] = normal_pair(rng)
     factors[4], factors[5] = normal_pair(rng)
     factors[6], boj = normal_pair(rng)
-    fed, spare = normal_pair(rng)
+    fed, vol_shock = normal_pair(rng)
     regime = uniform(rng)
     crash = uniform(rng)
     crash_size = uniform(rng)
     fiscal = uniform(rng)
     intervention = uniform(rng)
-    return Shocks(boj, fed, spare, regime, crash, crash_size, fiscal, intervention)
+    return Shocks(boj, fed, vol_shock, regime, crash, crash_size, fiscal, intervention)
 
 
 @njit(cache=True, parallel=True)
@@ -125,7 +126,7 @@ def _draw_block(rng, first, stop, out):
             s = draw_step(rng, rec.factor)
             rec.boj_decision = s.boj_decision
             rec.fed_decision = s.fed_decision
-            rec.spare = s.spare
+            rec.vol_shock = s.vol_shock
             rec.regime = s.regime
             rec.crash = s.crash
             rec.crash_size = s.crash_size
@@ -160,7 +161,7 @@ def draw_normals_floor(seeds, block_size, n_paths, per_path, out):
 # ---------------------------------------------------------------------------------------
 @njit(cache=True, inline="always")
 def price_impact(flow, k, limit):
-    """Log fall of USD/JPY caused by ``flow`` USD bn of yen buying in one step.
+    """Log fall of USD/JPY caused by ``flow`` USD bn of yen buying.
 
     Linear (``k`` per USD bn) up to ``limit``, the size of a typical intervention, and growing
     with the square root of the flow beyond it.
@@ -169,6 +170,23 @@ def price_impact(flow, k, limit):
     if size <= limit:
         return k * flow
     return math.copysign(k * limit * math.sqrt(size / limit), flow)
+
+
+@njit(cache=True, inline="always")
+def private_impact(flow, k, limit, weeks):
+    """Log fall of USD/JPY caused by ``flow`` USD bn of private yen buying in a step of
+    ``weeks`` weeks: the concave impact applies to the flow per week, so a constant flow moves
+    USD/JPY alike on any grid."""
+    return weeks * price_impact(flow / weeks, k, limit)
+
+
+@njit(cache=True, inline="always")
+def official_impact(flow, k, limit, announcement):
+    """Log fall of USD/JPY caused by an official purchase of ``flow`` USD bn of yen in one
+    step: the concave impact of its size plus the announcement (signalling) effect."""
+    if flow == 0.0:
+        return 0.0
+    return price_impact(flow, k, limit) + math.copysign(announcement, flow)
 
 
 @njit(cache=True, inline="always")
@@ -258,7 +276,7 @@ def _residual(g, market, inv):
     """Psi(g) - g, where Psi(g) is log USD/JPY after the flows that the level g triggers;
     returns it with the investors' yen buying and the variance at g."""
     buying, var = _investor_targets(g, market, inv)
-    h = market.x_pre - price_impact(market.external + buying, market.impact, market.limit) - g
+    h = market.x_off - private_impact(buying, market.impact, market.limit, market.weeks) - g
     return h, buying, var
 
 
@@ -275,7 +293,7 @@ def solve_step(market, inv, max_iter, tol):
     between them is found by the Illinois variant of regula falsi, so an oscillating iteration
     still converges and the root selected is the one the iteration reached.
     """
-    g = market.x_pre - price_impact(market.external, market.impact, market.limit)
+    g = market.x_off
     h, buying, var = _residual(g, market, inv)
     n = 1
     while abs(h) > tol and n < max_iter:
@@ -400,6 +418,7 @@ def simulate_path(rng, model, per_path, outs, p, scratch):
     x = g.logfx0
     logfx0 = x
     var = g.var0
+    logvol = g.logvol0
     transient = 0.0
     since_boj, since_fed = g.boj_since0, g.fed_since0
     since_interv = g.intervention_spacing
@@ -438,6 +457,7 @@ def simulate_path(rng, model, per_path, outs, p, scratch):
     first_large = -1
     xmax = x
     largest_app = 0.0
+    largest_week = 0.0
     abs_total = 0.0
     abs_exo = 0.0
     stress_steps = 0
@@ -504,17 +524,21 @@ def simulate_path(rng, model, per_path, outs, p, scratch):
         d_spread = new_spread - spread
         spread = new_spread
 
-        # USD/JPY before this step's flows.
-        vol = g.vol_stress if stress else g.vol_calm
+        # USD/JPY before this step's flows: the spread, a diffusion with the path's persistent
+        # volatility (times the stress multiplier), and compensated crash jumps, so that the
+        # expected log change without news is zero.
+        vol = math.exp(logvol) * (g.stress_vol_multiplier if stress else 1.0)
         crowd = 0.0
         for c in range(n_cls):
             if model.classes[c].carry:
                 crowd += holders[c].holdings
         lam = g.crash_intensity * math.exp(g.crash_crowding * (crowd / g.crowding_reference - 1.0))
-        crash = shocks.crash < 1.0 - math.exp(-lam * dt)
+        p_crash = 1.0 - math.exp(-lam * dt)
+        crash = shocks.crash < p_crash
         jump = g.crash_mean_size * -math.log(shocks.crash_size) if crash else 0.0
-        dx_exo = (g.eta * d_spread + vol * step.sqrt_dt * e_fx - jump
+        dx_exo = (g.eta * d_spread + vol * step.sqrt_dt * e_fx - jump + p_crash * g.crash_mean_size
                   + math.log1p(step.ev_fx_shock / 100.0))
+        logvol = _ou(logvol, g.long_run_logvol, step.a_logvol, step.s_logvol, shocks.vol_shock)
         external = step.ev_intervention
         since_interv += dt
         if (g.intervention_on and x > g.intervention_loglevel
@@ -525,20 +549,25 @@ def simulate_path(rng, model, per_path, outs, p, scratch):
             since_interv = 0.0
         decayed = transient * step.decay
         x_pre = x + dx_exo + (decayed - transient)
+        # Official flows move the yen by their size (and announcement); private flows by their
+        # rate per week, not at all in the flows-off counterfactual; both more in stress.
+        limit = g.impact_limit
+        k = impact * (g.impact_stress_multiplier if stress else 1.0)
+        k_private = k if g.private_flows else 0.0
+        official = official_impact(external, k, limit, g.announcement)
 
         # Within-step feedback (flows move the yen, the yen moves signals, signals move flows):
         # solve for the level at which flows and the yen agree, then commit the flows there.
-        limit = g.impact_limit
         rates = Rates(boj, fed, jgb, ust)
-        market = Market(x_pre, external, impact, limit, x, var, dt, step.ewma, logfx0, rates)
+        market = Market(x_pre - official, k_private, limit, x, var, dt, step.weeks, step.ewma,
+                        logfx0, rates)
         speeds = model.class_steps[t]
         inv = Investors(model.classes, speeds, cpp, holders)
         level, converged, buying, var = solve_step(market, inv, g.max_iter, g.tol)
         if not converged:
             nonconv += 1
-        flow = external + buying
         # Permanent and transient parts of the impact; with zero impact, move == dx_exo exactly.
-        total_impact = price_impact(flow, impact, limit)
+        total_impact = official + private_impact(buying, k_private, limit, step.weeks)
         move = dx_exo + (decayed - transient) - total_impact
         transient = decayed - (1.0 - perm) * total_impact
         x_new = x + move
@@ -592,9 +621,17 @@ def simulate_path(rng, model, per_path, outs, p, scratch):
             stress_steps += 1
         if crash:
             crashes += 1
-        # A crash or a scripted stress event starts (or prolongs) stress; a large yen rally
-        # starts it from calm; otherwise the regime switches with its Markov probabilities.
-        trigger = -move > g.stress_trigger * math.sqrt(step.weeks)
+        # A crash or a scripted stress event starts (or prolongs) stress; a large yen rally over
+        # the week to a weekly check point starts it from calm; otherwise the regime switches
+        # with its Markov probabilities.
+        trigger = False
+        lag = step.check_lag
+        if lag > 0:
+            rally = math.log(o_time[t + 1 - lag].usdjpy) - x
+            trigger = rally > step.trigger_level
+            week_app = 100.0 * (1.0 - math.exp(-rally))
+            if week_app > largest_week:
+                largest_week = week_app
         if crash or step.ev_stress:
             stress = True
         elif stress:
@@ -617,6 +654,7 @@ def simulate_path(rng, model, per_path, outs, p, scratch):
     o_path.peak_weekly_unwind = peak_weekly
     o_path.first_large_step = first_large
     o_path.largest_yen_appreciation = largest_app
+    o_path.largest_weekly_rally = largest_week
     o_path.amplification_ratio = abs_total / abs_exo if abs_exo > 0.0 else 1.0
     o_path.stress_share = stress_steps / n_steps
     o_path.nonconverged_steps = nonconv

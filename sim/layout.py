@@ -102,9 +102,9 @@ GLOBAL = declare(
     F("ust_tp_per_tn_sold", "f8", "pp per USD tn", "UST term premium per USD tn of bonds sold"),
     F("jgb_tp_per_tn_repatriated", "f8", "pp per USD tn", "JGB term-premium fall per USD tn repatriated"),
     F("eta", "f8", "log points per pp", "Elasticity of log USD/JPY to the 10y spread"),
-    F("vol_calm", "f8", "1/sqrt(year)", "USD/JPY volatility in calm"),
-    F("vol_stress", "f8", "1/sqrt(year)", "USD/JPY volatility in stress"),
-    F("stress_trigger", "f8", "log points per sqrt(week)", "Yen rally that starts stress"),
+    F("logvol0", "f8", "log(1/sqrt(year))", "Log USD/JPY diffusion volatility at the snapshot"),
+    F("long_run_logvol", "f8", "log(1/sqrt(year))", "Level to which the log volatility reverts"),
+    F("stress_vol_multiplier", "f8", "1", "Factor on the diffusion volatility in stress"),
     F("crash_intensity", "f8", "1/year", "Crash intensity at the reference crowding"),
     F("crash_crowding", "f8", "1", "Sensitivity of the crash intensity to crowding"),
     F("crash_mean_size", "f8", "log points", "Mean size of a crash jump"),
@@ -116,7 +116,11 @@ GLOBAL = declare(
     F("max_iter", "i8", "1", "Evaluations allowed to the within-step solver"),
     F("tol", "f8", "log points", "Tolerance of the within-step solver"),
     F("large_weekly", "f8", "USD bn per week", "Weekly unwind counted as large"),
-    F("impact_limit", "f8", "USD bn", "Flow up to which the price impact is linear"),
+    F("impact_limit", "f8", "USD bn",
+      "Official flow, or private flow per week, up to which the price impact is linear"),
+    F("impact_stress_multiplier", "f8", "1", "Factor on the price impact in stress"),
+    F("private_flows", "?", "", "Private flows move USD/JPY (false: the flows-off counterfactual)"),
+    F("announcement", "f8", "log points", "Signalling move of an intervention beyond its flow"),
     F("intervention_spacing", "f8", "years", "Least time between two interventions"),
 )
 
@@ -151,6 +155,11 @@ STEP = declare(
     F("p_fiscal", "f8", "1", "Probability of a fiscal jump in the step"),
     F("p_calm_to_stress", "f8", "1", "Probability of a switch from calm to stress"),
     F("p_stress_to_calm", "f8", "1", "Probability of a switch from stress to calm"),
+    F("a_logvol", "f8", "1", "OU autoregression of the log FX volatility over the step"),
+    F("s_logvol", "f8", "1", "OU shock scale of the log FX volatility over the step"),
+    F("check_lag", "i8", "steps",
+      "Steps back to the previous weekly check point (0: no check at this step's end)"),
+    F("trigger_level", "f8", "log points", "Yen rally since the previous check point that starts stress"),
     *[F(f"a_{p}", "f8", "1", f"OU autoregression of {p} over the step") for p in OU_PROCESSES],
     *[F(f"s_{p}", "f8", "pp", f"OU shock scale of {p} over the step") for p in OU_PROCESSES],
     *[F(f"ev_{k}", "f8", "", f"Scripted {k} in the step") for k in ADDITIVE_EVENTS],
@@ -218,14 +227,14 @@ DRAWS = declare(
                            "OU_PROCESSES then USD/JPY", (N_FACTORS,)),
     F("boj_decision", "f8", "1", "Normal of the BoJ's decision noise"),
     F("fed_decision", "f8", "1", "Normal of the Fed's decision noise"),
-    F("spare", "f8", "1", "Normal drawn to complete a pair, unused"),
+    F("vol_shock", "f8", "1", "Normal of the log FX volatility"),
     F("regime", "f8", "1", "Uniform of the regime switch"),
     F("crash", "f8", "1", "Uniform of the crash arrival"),
     F("crash_size", "f8", "1", "Uniform of the crash size"),
     F("fiscal", "f8", "1", "Uniform of the fiscal jump"),
     F("intervention", "f8", "1", "Uniform of the intervention"),
 )
-NORMALS_PER_STEP = N_FACTORS + 3   # the factors, two decision normals and a spare
+NORMALS_PER_STEP = N_FACTORS + 3   # the factors, two decision normals and the volatility's
 UNIFORMS_PER_STEP = 5
 
 #: The kernel's working state of one investor class on the current path.
@@ -251,6 +260,8 @@ PATH_OUT = declare(
       "Largest yen appreciation (peak-to-trough fall of USD/JPY)"),
     F("amplification_ratio", "f8", "1",
       "Amplification ratio (sum of absolute USD/JPY moves over the sum without flows)"),
+    F("largest_weekly_rally", "f8", "%",
+      "Largest one-week yen appreciation (fall of USD/JPY between weekly check points)"),
     F("stress_share", "f8", "1", "Share of time in the stress regime"),
     F("nonconverged_steps", "i8", "1", "Steps whose feedback did not converge"),
     F("crashes", "i8", "1", "Yen crash jumps"),

@@ -5,6 +5,7 @@ Dataset out (with ``series=True`` it also holds every path's full time series).
 """
 from __future__ import annotations
 
+import copy
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +18,8 @@ from sim.inputs import Inputs, build_inputs
 from sim.plots import plot_run
 from sim.results import MemorySink, ZarrSink, open_results, write_netcdf
 from sim.io import atomic_write_text
-from sim.summary import (RunContext, format_observations, format_summary, key_statistics,
-                         observation_rows, write_tables)
+from sim.summary import (RunContext, counterfactual_statistics, format_observations,
+                         format_summary, key_statistics, observation_rows, write_tables)
 from sim.validate import ConfigError
 
 RESULTS_FILE = "results.nc"
@@ -105,6 +106,22 @@ def simulate(cfg: Config | Inputs, command: str = "python -m sim", progress: boo
     return sink.dataset(result, command), result
 
 
+def flows_off(cfg: Config) -> Config:
+    """The flows-off counterfactual of ``cfg``: the same config and seed, so the same shocks,
+    with private flows moving no price (official interventions still do)."""
+    off = copy.deepcopy(cfg)
+    off.model.impact.private_flows = False
+    return off
+
+
+def counterfactual(cfg: Config, client=None, series: bool = False
+                   ) -> tuple[xr.Dataset, xr.Dataset]:
+    """Run ``cfg`` and its flows-off counterfactual on the same seed: (model, flows off)."""
+    ds, _ = simulate(cfg, progress=False, client=client, series=series)
+    off, _ = simulate(flows_off(cfg), progress=False, client=client, series=series)
+    return ds, off
+
+
 def _simulate_to_zarr(inputs: Inputs, path: Path, command: str, client) -> tuple[xr.Dataset, RunInfo]:
     sink = ZarrSink(inputs, path)
     try:
@@ -132,6 +149,10 @@ def run_and_save(cfg: Config, out_dir: Path, command: str = "python -m sim", ove
         else:
             ds, result = simulate(inputs, command=command, client=client)
     rows = key_statistics(ds, cfg.output.exceedance_thresholds)
+    if cfg.output.counterfactual and cfg.model.impact.private_flows:
+        with dask_client(cfg) as client:
+            off, _ = simulate(flows_off(cfg), command=command, progress=False, client=client)
+        rows += counterfactual_statistics(off)
     files = []
     if cfg.output.plots:
         files += plot_run(ds, out_dir)

@@ -38,6 +38,15 @@ def price_impact(flow, k, limit):
     return np.where(size <= limit, k * flow, big)
 
 
+def private_impact(flow, k, limit, weeks):
+    return weeks * price_impact(flow / weeks, k, limit)
+
+
+def official_impact(flow, k, limit, announcement):
+    out = price_impact(flow, k, limit) + np.copysign(announcement, flow)
+    return np.where(flow == 0.0, 0.0, out)
+
+
 def crossed_share(m, mu, width, phi0):
     share = (norm_cdf((m - mu) / width) - phi0) / (1.0 - phi0)
     return np.where(share > 0.0, share, 0.0)  # NaN -> 0, as in the kernel
@@ -105,10 +114,10 @@ def solve_step(paths, step, classes, speeds, max_iter, tol):
     def residual(g, idx):
         s = {k: v[idx] for k, v in paths.items()} | step
         qn, buying, var = investor_targets(g, s, classes, speeds)
-        h = s["xpre"] - price_impact(s["external"] + buying, s["impact"], limit) - g
+        h = s["xoff"] - private_impact(buying, s["impact"], limit, s["weeks"]) - g
         return h, qn, buying, var
 
-    level = paths["xpre"] - price_impact(paths["external"], paths["impact"], limit)
+    level = paths["xoff"].copy()
     h, qn, buying, var = residual(level, slice(None))
     g = level.copy()
     a, fa, b, fb = (np.zeros_like(g) for _ in range(4))
@@ -200,6 +209,7 @@ def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws
     x = full(g["logfx0"])
     logfx0 = g["logfx0"]
     var = full(g["var0"])
+    logvol = full(g["logvol0"])
     transient = np.zeros(n)
     since_boj, since_fed = full(g["boj_since0"]), full(g["fed_since0"])
     since_interv = full(g["intervention_spacing"])
@@ -222,7 +232,7 @@ def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws
     basis = np.full((n, n_cls), x0)
     cum_unwind, cum_repat, cum_hedge = np.zeros(n), np.zeros(n), np.zeros(n)
     peak_weekly, first_large = np.zeros(n), np.full(n, -1)
-    xmax, largest_app = x.copy(), np.zeros(n)
+    xmax, largest_app, largest_week = x.copy(), np.zeros(n), np.zeros(n)
     abs_total, abs_exo = np.zeros(n), np.zeros(n)
     stress_steps, nonconv, crashes, interventions = (np.zeros(n, dtype=np.int64) for _ in range(4))
     fail_step = np.zeros(n, dtype=np.int64)
@@ -286,16 +296,18 @@ def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws
         d_spread = new_spread - spread
         spread = new_spread
 
-        vol = np.where(stress, g["vol_stress"], g["vol_calm"])
+        vol = np.exp(logvol) * np.where(stress, g["stress_vol_multiplier"], 1.0)
         crowd = np.zeros(n)
         for c, cls in enumerate(classes):
             if cls["carry"]:
                 crowd = crowd + hold[:, c]
         lam = g["crash_intensity"] * np.exp(g["crash_crowding"] * (crowd / g["crowding_reference"] - 1.0))
-        crash = z["crash"] < 1.0 - np.exp(-lam * dt)
+        p_crash = 1.0 - np.exp(-lam * dt)
+        crash = z["crash"] < p_crash
         jump = np.where(crash, g["crash_mean_size"] * -np.log(z["crash_size"]), 0.0)
         dx_exo = (g["eta"] * d_spread + vol * sc["sqrt_dt"] * e_fx - jump
-                  + np.log1p(sc["ev_fx_shock"] / 100.0))
+                  + p_crash * g["crash_mean_size"] + np.log1p(sc["ev_fx_shock"] / 100.0))
+        logvol = ou(logvol, g["long_run_logvol"], sc["a_logvol"], sc["s_logvol"], z["vol_shock"])
         since_interv = since_interv + dt
         interv = (g["intervention_on"] & (x > g["intervention_loglevel"])
                   & (since_interv >= g["intervention_spacing"])
@@ -306,16 +318,20 @@ def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws
         since_interv = np.where(interv, 0.0, since_interv)
         decayed = transient * sc["decay"]
         x_pre = x + dx_exo + (decayed - transient)
-
         limit = g["impact_limit"]
+        k = impact * np.where(stress, g["impact_stress_multiplier"], 1.0)
+        k_private = k if g["private_flows"] else np.zeros(n)
+        official = official_impact(external, k, limit, g["announcement"])
+
         paths = dict(x=x, var=var, boj=boj, fed=fed, jgb=jgb, ust=ust, q=q, cpp=cpp, basis=basis,
-                     xpre=x_pre, external=external, impact=impact)
-        step = dict(dt=dt, ewma=sc["ewma"], logfx0=logfx0, phi0=phi0, limit=limit)
+                     xoff=x_pre - official, impact=k_private)
+        step = dict(dt=dt, weeks=sc["weeks"], ewma=sc["ewma"], logfx0=logfx0, phi0=phi0,
+                    limit=limit)
         speeds = mdl.class_steps[t]
         _, converged, qn, buying, var = solve_step(paths, step, classes, speeds,
                                                    int(g["max_iter"]), g["tol"])
         nonconv += ~converged
-        total_impact = price_impact(external + buying, impact, limit)
+        total_impact = official + private_impact(buying, k_private, limit, sc["weeks"])
         move = dx_exo + (decayed - transient) - total_impact
         transient = decayed - (1.0 - perm) * total_impact
         x_new = x + move
@@ -357,7 +373,13 @@ def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws
         largest_app = np.where(app > largest_app, app, largest_app)
         stress_steps += stress
         crashes += crash
-        trigger = -move > g["stress_trigger"] * np.sqrt(sc["weeks"])
+        lag = sc["check_lag"]
+        if lag > 0:
+            rally = np.log(out_time["usdjpy"][:, t + 1 - lag]) - x
+            trigger = rally > sc["trigger_level"]
+            largest_week = np.maximum(largest_week, 100.0 * (1.0 - np.exp(-rally)))
+        else:
+            trigger = np.zeros(n, dtype=bool)
         u_regime = z["regime"]
         stress = np.where(crash | sc["ev_stress"], True,
                           np.where(stress, ~(u_regime < sc["p_stress_to_calm"]),
@@ -373,7 +395,8 @@ def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws
     values = {"cum_unwind": cum_unwind, "cum_repatriation": cum_repat,
               "hedge_yen_buying": cum_hedge, "peak_weekly_unwind": peak_weekly,
               "first_large_step": first_large, "largest_yen_appreciation": largest_app,
-              "amplification_ratio": amplification, "stress_share": stress_steps / n_steps,
+              "amplification_ratio": amplification, "largest_weekly_rally": largest_week,
+              "stress_share": stress_steps / n_steps,
               "nonconverged_steps": nonconv, "crashes": crashes, "interventions": interventions,
               "fail_step": fail_step, "boj_rate_end": boj, "fed_rate_end": fed, "jgb10_end": jgb,
               "ust10_end": ust, "spread_end": spread, "usdjpy_end": np.exp(x)}

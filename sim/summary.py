@@ -100,10 +100,42 @@ def key_statistics(ds: xr.Dataset, thresholds=(500.0, 1000.0)) -> list[Stat]:
     fx = ds["usdjpy_end"].values
     for name, p in (("5%", 0.05), ("median", 0.5), ("95%", 0.95)):
         rows.append(Stat("USD/JPY at the horizon", name, *quantile_se(fx, p), "JPY per USD"))
+    rows.append(Stat("Largest one-week yen rally", "P(> 10%)",
+                     *probability_se(ds["largest_weekly_rally"].values > 10.0), "1"))
     rows.append(Stat("Amplification ratio", "median",
                      *quantile_se(ds["amplification_ratio"].values, 0.5), "1"))
     rows.append(Stat("Share of time in stress", "mean", *mean_se(ds["stress_share"].values), "1"))
     return rows
+
+
+#: The key outcomes reported beside their flows-off counterfactual: (outcome, statistic).
+COUNTERFACTUAL = (("Largest yen rally", "median"), ("Largest one-week yen rally", "P(> 10%)"),
+                  ("USD/JPY at the horizon", "median"))
+FLOWS_OFF = " (private flows off)"
+
+
+def counterfactual_statistics(ds_off: xr.Dataset) -> list[Stat]:
+    """The key outcomes of the flows-off run (the same shocks, private flows moving no price),
+    labelled as such."""
+    rows = key_statistics(ds_off, ())
+    keep = {(r.outcome, r.statistic): r for r in rows}
+    return [Stat(o + FLOWS_OFF, s, keep[(o, s)].value, keep[(o, s)].se, keep[(o, s)].units)
+            for o, s in COUNTERFACTUAL]
+
+
+def format_counterfactual(rows: list[Stat]) -> str:
+    """The key outcomes beside their flows-off values (rows hold both)."""
+    pick = {(r.outcome, r.statistic): r for r in rows}
+    if not all((o + FLOWS_OFF, s) in pick for o, s in COUNTERFACTUAL):
+        return ""
+    lines = ["Against the same shocks with private flows off (they move no price; official ones do):",
+             f"{'':46}{'model':>18}{'flows off':>18}"]
+    for o, s in COUNTERFACTUAL:
+        full, off = pick[(o, s)], pick[(o + FLOWS_OFF, s)]
+        label = f"{o}, {s}" if full.units == "1" else f"{o}, {s}, {full.units}"
+        lines.append(f"{label:46}{_fmt(full.value, full.se, full.units):>18}"
+                     f"{_fmt(off.value, off.se, off.units):>18}")
+    return "\n".join(lines)
 
 
 def _money(bn: float) -> str:
@@ -139,7 +171,7 @@ def format_summary(ds: xr.Dataset, rows: list[Stat], context: RunContext | None 
         units = cells[0].units
         lines.append(f"{label + ', ' + units:{width}}"
                      + "".join(f"{_fmt(r.value, r.se, r.units):>18}" for r in cells))
-    probs = [r for r in rows if r.statistic.startswith("P(")]
+    probs = [r for r in rows if r.statistic.startswith("P(") and r.outcome == "Cumulative unwind"]
     pick = {(r.outcome, r.statistic): r for r in rows}
     lines.append("")
     lines.append("   ".join(f"{r.statistic.replace('P(', 'P(unwind ')} = {_fmt(r.value, r.se, '1', n)}"
@@ -154,6 +186,11 @@ def format_summary(ds: xr.Dataset, rows: list[Stat], context: RunContext | None 
     nonconv = int(ds["nonconverged_steps"].sum())
     lines.append(f"Feedback: {nonconv:,} of {n * steps:,} path-steps did not converge; "
                  f"stress regime {100 * stress.value:.1f}% ± {100 * stress.se:.1f}% of the time")
+    week = pick[("Largest one-week yen rally", "P(> 10%)")]
+    lines.append(f"P(a yen rally above 10% within one week) = {_fmt(week.value, week.se, '1', n)}")
+    counterfactual = format_counterfactual(rows)
+    if counterfactual:
+        lines += ["", counterfactual]
     return "\n".join(lines)
 
 

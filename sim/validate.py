@@ -279,7 +279,7 @@ def numeric_key(cfg: Config, key: str, flag: str) -> tuple[type, Range, str]:
                    "a numeric config key (a number, not a group, a list, a word or a switch)")
             return base[0], f.metadata["range"], f.metadata.get("unit", "")
         node, where = getattr(node, part), ".".join(parts[:i + 1])
-    raise ConfigError(flag, key, "a numeric config key such as model.fx.calm_vol")
+    raise ConfigError(flag, key, "a numeric config key such as model.fx.long_run_vol")
 
 
 def key_value(tp: type, value: float, flag: str):

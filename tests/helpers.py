@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from sim.compose import load_config
 from sim.inputs import build_inputs
 from sim.pipeline import simulate
@@ -24,6 +26,7 @@ QUIET = [
     "model.yields.jgb_tp_per_tn_repatriated=0",
     "model.yields.fiscal_jump_intensity=0",
     "model.fx.crash_intensity=0",
+    "model.fx.vol_of_vol=0",
     "model.fx.calm_to_stress=0",
     "model.fx.stress_trigger=1000",
     "model.intervention.enabled=false",
@@ -38,6 +41,17 @@ def small(overrides=(), paths=2000, months=12):
 def run(cfg):
     """The results Dataset of ``cfg``, with every path's full time series (path x time)."""
     return simulate(cfg, progress=False, series=True)[0]
+
+
+def fx_vols(inputs, multiplier=1.0):
+    """Diffusion volatility of USD/JPY in each step (1/sqrt(year)) when the vol of vol is zero:
+    the log volatility's deterministic path from the snapshot towards its long-run level."""
+    g, steps = inputs.model.glob[0], inputs.steps
+    logvol, out = g["logvol0"], []
+    for a in steps["a_logvol"]:
+        out.append(np.exp(logvol) * multiplier)
+        logvol = g["long_run_logvol"] + (logvol - g["long_run_logvol"]) * a
+    return np.array(out)
 
 
 def step_years(cfg):

@@ -70,7 +70,7 @@ def test_full_hydra_help_lists_no_schema_options(capsys):
     (["frobnicate"], "unknown subcommand"),
     (["compare"], "the following arguments are required: targets"),
     (["compare", "/no/such/run"], "/no/such/run: no such file or directory"),
-    (["sensitivity", "--vary", "model.fx.calm_vol"], "--vary"),
+    (["sensitivity", "--vary", "model.fx.long_run_vol"], "--vary"),
     (["sensitivity", "--vary", "model.fx.calm_vl=0.1,0.2", "sampler.paths=100"], "calm_vl"),
     (["stress", "--key", "investors.leveraged.holdings", "--low", "1", "--high", "2",
       "--probability", "1.5"], "--probability=1.5"),

@@ -21,7 +21,11 @@ def test_holdings_are_conserved(default_run):
 
 
 def test_zero_price_impact_gives_amplification_of_exactly_one():
-    r = run(small(["model.impact.price_impact=0"], paths=1000))
+    # The MoF rule's announcement effect moves USD/JPY whatever the price impact: rule off.
+    r = run(small(["model.impact.price_impact=0", "model.intervention.enabled=false"], paths=1000))
+    assert np.all(r["amplification_ratio"].values == 1.0)
+    r = run(small(["model.impact.private_flows=false", "model.intervention.enabled=false"],
+                  paths=1000))
     assert np.all(r["amplification_ratio"].values == 1.0)
 
 
@@ -57,8 +61,8 @@ def test_solver_finds_the_equilibrium_the_iteration_reaches():
     rates = K.Rates(boj=0.75, fed=3.625, jgb=1.91, ust=3.72)
     several = 0
     for shock in np.linspace(-0.08, 0.0, 33):
-        market = K.Market(x_pre=x0 + shock, external=0.0, impact=0.002, limit=30.0, x=x0,
-                          var=0.0064, dt=5 / 261, ewma=0.95, logfx0=x0, rates=rates)
+        market = K.Market(x_off=x0 + shock, impact=0.002, limit=30.0, x=x0, var=0.0064,
+                          dt=5 / 261, weeks=1.0, ewma=0.95, logfx0=x0, rates=rates)
         level, ok, _, _ = K.solve_step(market, inv, 1000, 1e-10)
         assert ok
         grid = np.linspace(x0 + shock - 0.6, x0 + shock, 6001)[::-1]  # downwards from the start

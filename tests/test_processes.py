@@ -7,7 +7,7 @@ import pytest
 from sim.config import FACTORS
 from sim.inputs import build_inputs
 
-from tests.helpers import QUIET, run, small
+from tests.helpers import QUIET, fx_vols, run, small
 
 N = 20_000
 #: Results series of the four macro OU processes, by process name.
@@ -47,6 +47,7 @@ def _process(cfg, name):
 
 
 def _standardised_shocks(cfg, r, inputs, fx_vol):
+    """fx_vol: the diffusion volatility of each step, 1/sqrt(year)."""
     """The seven factor shocks recovered from the paths (processes in FACTORS order)."""
     steps = inputs.steps
     shocks = []
@@ -60,7 +61,7 @@ def _standardised_shocks(cfg, r, inputs, fx_vol):
         shocks.append((x[:, 1:] - ou.mean - (x[:, :-1] - ou.mean) * steps[f"a_{name}"])
                       / steps[f"s_{name}"])
     log_fx = np.log(r["usdjpy"].values)
-    shocks.append(np.diff(log_fx, axis=1) / (fx_vol / 100 * steps["sqrt_dt"]))
+    shocks.append(np.diff(log_fx, axis=1) / (fx_vol * steps["sqrt_dt"]))
     return np.stack([s.ravel() for s in shocks])
 
 
@@ -87,12 +88,12 @@ def test_log_usdjpy_is_brownian_without_flows(quiet_run):
     step = 52
     t = inputs.steps["dt"][:step].sum()
     log_fx = np.log(r["usdjpy"].values[:, step] / cfg.snapshot.usdjpy)
-    _check(log_fx, 0.0, (cfg.model.fx.calm_vol / 100) ** 2 * t)
+    _check(log_fx, 0.0, float(np.sum(fx_vols(inputs)[:step] ** 2 * inputs.steps["dt"][:step])))
 
 
 def test_shock_correlations_match_the_configured_matrix(quiet_run):
     cfg, r, inputs = quiet_run
-    z = _standardised_shocks(cfg, r, inputs, cfg.model.fx.calm_vol)
+    z = _standardised_shocks(cfg, r, inputs, fx_vols(inputs))
     n = z.shape[1]
     sample = np.corrcoef(z)
     target = np.asarray(cfg.model.correlation.calm)
@@ -107,7 +108,8 @@ def test_stress_regime_uses_the_stress_correlations_and_volatility():
                  "scenario.events=[{date: '2025-12-22', kind: stress}]"], paths=4000, months=12)
     r = run(cfg)
     assert np.all(r["stress"].values[:, 1:] == 1.0)
-    z = _standardised_shocks(cfg, r, build_inputs(cfg), cfg.model.fx.stress_vol)
+    inputs = build_inputs(cfg)
+    z = _standardised_shocks(cfg, r, inputs, fx_vols(inputs, cfg.model.fx.stress_vol_multiplier))
     n = z.shape[1]
     target = np.asarray(cfg.model.correlation.stress)
     assert np.all(np.abs(np.corrcoef(z) - target) <= 4 * (1 - target**2) / math.sqrt(n) + 1e-12)

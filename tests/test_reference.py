@@ -54,6 +54,9 @@ VARIANTS = {
     "decision with odds": ["scenario=hawkish_boj"],
     "no price impact": ["model.impact.price_impact=0"],
     "solver cut short": ["model.feedback.max_iter=12"],
+    "daily grid, weekly checks": ["sampler.step=daily", "sampler.horizon_months=3"],
+    "monthly grid": ["sampler.step=monthly"],
+    "flows off": ["model.impact.private_flows=false", "scenario=mof_intervention"],
 }
 
 
@@ -84,7 +87,7 @@ def test_variants_exercise_what_they_compare():
 
 def test_draw_layout_matches_the_kernel_order():
     """DRAWS declares the drawing order: the exported shocks are the kernel's stream read in
-    that order (seven factor normals, two decision normals and a spare, five uniforms)."""
+    that order (seven factor normals, two decision normals and the volatility normal, five uniforms)."""
     draws = reference.shocks(7, 4, 1, 3)
     state = block_seeds(7, 0, 1)[0].copy()
     expected = []

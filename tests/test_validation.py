@@ -50,7 +50,7 @@ CASES = {
         ("scenario=nope", "scenario=nope: Could not find 'scenario/nope' Available options in 'scenario': baseline"),
         ("snapshot=nope", "snapshot=nope: Could not find 'snapshot/nope'"),
         ("investors.leveraged.holdingz=3", "Key 'holdingz' not in 'InvestorClassConfig'"),
-        ("model.fx.calm_vol=high", "model.fx.calm_vol=high: Value 'high' of type 'str' could not be converted to Float"),
+        ("model.fx.long_run_vol=high", "model.fx.long_run_vol=high: Value 'high' of type 'str' could not be converted to Float"),
         ("model.policy.decisions=maybe", "model.policy.decisions=maybe: Value 'maybe' is not a valid bool"),
         ("sampler.paths=[1,2]", "sampler.paths=[1,2]: Value '[1, 2]' of type 'list' could not be converted"),
         ("sampler.paths=", "sampler.paths=: Value '' of type 'str' could not be converted to Integer"),
@@ -68,7 +68,7 @@ CASES = {
     ],
     "NaN, infinity or absurd size": [
         *[(f"{key}={value}", f"{key}={shown}: a finite number in")
-          for key in ("model.fx.calm_vol", "snapshot.usdjpy", "investors.banks.holdings", "model.impact.price_impact",
+          for key in ("model.fx.long_run_vol", "snapshot.usdjpy", "investors.banks.holdings", "model.impact.price_impact",
                       "model.yields.jgb_term_premium.vol", "model.policy.boj.neutral", "snapshot.boj_rate",
                       "model.intervention.size")
           for value, shown in (("nan", "nan"), ("inf", "inf"), ("-inf", "-inf"), ("1e308", "1e+308"))],
@@ -144,7 +144,7 @@ CASES = {
     ],
     "key appended with + to a typed group": [
         ("+sampler.pathz=10", "sampler.pathz=10: not a key of sampler; its keys are paths, seed"),
-        ("+model.fx.calm_voll=3", "model.fx.calm_voll=3: not a key of model.fx; its keys are spread_elasticity"),
+        ("+model.fx.long_run_voll=3", "model.fx.long_run_voll=3: not a key of model.fx; its keys are spread_elasticity"),
         ("+investors.leveraged.holding=3", "investors.leveraged.holding=3: not a key of investors.leveraged"),
         ("+snapshot.usdjpyy=150", "snapshot.usdjpyy=150: not a key of snapshot"),
         ("+output.plot=false", "output.plot=False: not a key of output"),
@@ -214,8 +214,8 @@ def test_disabling_every_class_is_refused():
 
 def test_the_run_checks_again_whatever_called_it():
     """Functions called without the command line (tests, notebooks) validate too."""
-    with pytest.raises(ConfigError, match=r"model.fx.calm_vol=1e\+308: a finite number in \[0, 100\]"):
-        simulate(load_config(["model.fx.calm_vol=1e308", "sampler.paths=50"]), progress=False)
+    with pytest.raises(ConfigError, match=r"model.fx.long_run_vol=1e\+308: a finite number in \(0, 100\]"):
+        simulate(load_config(["model.fx.long_run_vol=1e308", "sampler.paths=50"]), progress=False)
 
 
 def test_a_sweep_value_with_the_wrong_type_stops_the_sweep_before_it_starts():
@@ -233,8 +233,8 @@ def test_correlation_repair_is_reported():
 
 
 NUMERIC = {
-    "model.fx.calm_vol": st.floats(-5, 150),
-    "model.fx.stress_vol": st.floats(0, 300),
+    "model.fx.long_run_vol": st.floats(-5, 150),
+    "model.fx.stress_vol_multiplier": st.floats(0, 300),
     "model.impact.price_impact": st.floats(-0.1, 3),
     "model.impact.permanent_share": st.floats(-0.2, 1.2),
     "model.impact.linear_limit": st.floats(-1, 500),
@@ -303,7 +303,7 @@ def test_a_run_killed_midway_leaves_no_results_and_a_rerun_completes(tmp_path):
 def test_a_sweep_resumes_skipping_finished_runs(tmp_path):
     env = {**os.environ, "NUMBA_NUM_THREADS": "2"}
     cmd = [sys.executable, "-m", "sim", "-m", f"hydra.sweep.dir={tmp_path}", "sampler.paths=200",
-           "sampler.horizon_months=3", "output.plots=false", "model.fx.calm_vol=7,9"]
+           "sampler.horizon_months=3", "output.plots=false", "model.fx.long_run_vol=7,9"]
     first = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
     assert first.returncode == 0, first.stderr
     files = sorted(tmp_path.glob("*/results.nc"))
@@ -465,20 +465,20 @@ def test_every_scalar_key_is_covered_by_the_property_test():
 TINY = ["sampler.paths=60", "sampler.horizon_months=1", "output.progress=false"]
 ANALYSIS = {
     "sensitivity": (sensitivity_main, [
-        (["--vary", "model.fx.calm_voll=3,12"], "--vary='model.fx.calm_voll': model.fx has no key 'calm_voll'; its keys are"),
+        (["--vary", "model.fx.long_run_voll=3,12"], "--vary='model.fx.long_run_voll': model.fx has no key 'long_run_voll'; its keys are"),
         (["--vary", "investors.nobody.holdings=1,2"], "investors has no entry 'nobody'; it has leveraged, retail"),
         (["--vary", "model.fx=3,12"], "--vary='model.fx': a numeric config key (a number, not a group"),
         (["--vary", "scenario.name=1,2"], "--vary='scenario.name': a numeric config key"),
         (["--vary", "model.policy.decisions=0,1"], "--vary='model.policy.decisions': a numeric config key"),
         (["--vary", "output.quantiles=0.1,0.2"], "--vary='output.quantiles': a numeric config key"),
-        (["--vary", "model.fx.calm_vol=5,5"], "--vary model.fx.calm_vol='5,5': LOW < HIGH"),
-        (["--vary", "model.fx.calm_vol=9,5"], "--vary model.fx.calm_vol='9,5': LOW < HIGH"),
-        (["--vary", "model.fx.calm_vol=nan,5"], "--vary model.fx.calm_vol=nan: a finite number in [0, 100] (% p.a.)"),
-        (["--vary", "model.fx.calm_vol=5,inf"], "--vary model.fx.calm_vol=inf: a finite number in [0, 100]"),
-        (["--vary", "model.fx.calm_vol=5,1e308"], "--vary model.fx.calm_vol=1e+308: a finite number in [0, 100]"),
+        (["--vary", "model.fx.long_run_vol=5,5"], "--vary model.fx.long_run_vol='5,5': LOW < HIGH"),
+        (["--vary", "model.fx.long_run_vol=9,5"], "--vary model.fx.long_run_vol='9,5': LOW < HIGH"),
+        (["--vary", "model.fx.long_run_vol=nan,5"], "--vary model.fx.long_run_vol=nan: a finite number in (0, 100] (% p.a.)"),
+        (["--vary", "model.fx.long_run_vol=5,inf"], "--vary model.fx.long_run_vol=inf: a finite number in (0, 100]"),
+        (["--vary", "model.fx.long_run_vol=5,1e308"], "--vary model.fx.long_run_vol=1e+308: a finite number in (0, 100]"),
         (["--vary", "investors.leveraged.holdings=100,30000"], "--vary investors.leveraged.holdings=30000.0: a finite number in [0, 20_000] (USD bn)"),
-        (["--vary", "model.fx.calm_vol=5"], "--vary='model.fx.calm_vol=5': KEY=LOW,HIGH with two numbers"),
-        (["--vary", "model.fx.calm_vol=a,b"], "--vary='model.fx.calm_vol=a,b': KEY=LOW,HIGH with two numbers"),
+        (["--vary", "model.fx.long_run_vol=5"], "--vary='model.fx.long_run_vol=5': KEY=LOW,HIGH with two numbers"),
+        (["--vary", "model.fx.long_run_vol=a,b"], "--vary='model.fx.long_run_vol=a,b': KEY=LOW,HIGH with two numbers"),
         (["--vary", "sampler.horizon_months=3.5,12"], "--vary sampler.horizon_months=3.5: an integer in [1, 120] (months)"),
         (["--level", "nan"], "--level=nan: a finite number in [-100_000, 100_000]"),
         (["--level", "inf"], "--level=inf: a finite number"),
@@ -486,30 +486,30 @@ ANALYSIS = {
         (["--metric", "foo"], "argument --metric: invalid choice: 'foo'"),
         (["--bogus"], "python -m sim.sensitivity: unrecognized arguments: --bogus"),
         (["sampler.pathz=3"], "sampler.pathz=3: Key 'pathz' not in 'SamplerConfig'"),
-        (["model.fx.calm_vol=nan"], "model.fx.calm_vol=nan: a finite number in [0, 100]"),
+        (["model.fx.long_run_vol=nan"], "model.fx.long_run_vol=nan: a finite number in (0, 100]"),
         (["sampler.paths=10,20"], "sampler.paths='10,20': one value here (sweeps run with `python -m sim -m ...`)"),
         (["+sampler.foo=1"], "sampler.foo=1: not a key of sampler"),
     ]),
     "reverse stress": (stress_main, [
-        (["--key", "model.fx.calm_voll", "--low", "1", "--high", "2"], "--key='model.fx.calm_voll': model.fx has no key 'calm_voll'"),
+        (["--key", "model.fx.long_run_voll", "--low", "1", "--high", "2"], "--key='model.fx.long_run_voll': model.fx has no key 'long_run_voll'"),
         (["--key", "model.fx", "--low", "1", "--high", "2"], "--key='model.fx': a numeric config key"),
         (["--key", "scenario.name", "--low", "1", "--high", "2"], "--key='scenario.name': a numeric config key"),
-        (["--key", "model.fx.calm_vol", "--low", "5", "--high", "5"], "--low/--high=(5.0, 5.0): LOW < HIGH"),
-        (["--key", "model.fx.calm_vol", "--low", "10", "--high", "5"], "--low/--high=(10.0, 5.0): LOW < HIGH"),
-        (["--key", "model.fx.calm_vol", "--low", "5", "--high", "nan"], "--high=nan: a finite number in [0, 100]"),
-        (["--key", "model.fx.calm_vol", "--low", "5", "--high", "1e308"], "--high=1e+308: a finite number in [0, 100]"),
-        (["--key", "model.fx.calm_vol", "--low", "-1", "--high", "5"], "--low=-1.0: a finite number in [0, 100]"),
-        (["--key", "model.fx.calm_vol", "--low", "1", "--high", "5", "--level", "nan"], "--level=nan: a finite number"),
-        (["--key", "model.fx.calm_vol", "--low", "1", "--high", "5", "--level=-inf"], "--level=-inf: a finite number"),
-        (["--key", "model.fx.calm_vol", "--low", "1", "--high", "5", "--probability", "1.5"], "--probability=1.5: a finite number in (0, 1)"),
-        (["--key", "model.fx.calm_vol", "--low", "1", "--high", "5", "--probability", "0"], "--probability=0.0: a finite number in (0, 1)"),
-        (["--key", "model.fx.calm_vol", "--low", "1", "--high", "5", "--probability", "nan"], "--probability=nan"),
+        (["--key", "model.fx.long_run_vol", "--low", "5", "--high", "5"], "--low/--high=(5.0, 5.0): LOW < HIGH"),
+        (["--key", "model.fx.long_run_vol", "--low", "10", "--high", "5"], "--low/--high=(10.0, 5.0): LOW < HIGH"),
+        (["--key", "model.fx.long_run_vol", "--low", "5", "--high", "nan"], "--high=nan: a finite number in (0, 100]"),
+        (["--key", "model.fx.long_run_vol", "--low", "5", "--high", "1e308"], "--high=1e+308: a finite number in (0, 100]"),
+        (["--key", "model.fx.long_run_vol", "--low", "-1", "--high", "5"], "--low=-1.0: a finite number in (0, 100]"),
+        (["--key", "model.fx.long_run_vol", "--low", "1", "--high", "5", "--level", "nan"], "--level=nan: a finite number"),
+        (["--key", "model.fx.long_run_vol", "--low", "1", "--high", "5", "--level=-inf"], "--level=-inf: a finite number"),
+        (["--key", "model.fx.long_run_vol", "--low", "1", "--high", "5", "--probability", "1.5"], "--probability=1.5: a finite number in (0, 1)"),
+        (["--key", "model.fx.long_run_vol", "--low", "1", "--high", "5", "--probability", "0"], "--probability=0.0: a finite number in (0, 1)"),
+        (["--key", "model.fx.long_run_vol", "--low", "1", "--high", "5", "--probability", "nan"], "--probability=nan"),
         (["--key", "sampler.horizon_months", "--low", "1.5", "--high", "10"], "--low=1.5: an integer in [1, 120] (months)"),
         (["--low", "1", "--high", "2"], "the following arguments are required: --key"),
-        (["--key", "model.fx.calm_vol", "--low", "abc", "--high", "2"], "argument --low: invalid float value: 'abc'"),
-        (["--key", "model.fx.calm_vol", "--low", "1", "--high", "5", "sampler.pathz=3"], "sampler.pathz=3: Key 'pathz' not in 'SamplerConfig'"),
-        (["--key", "model.fx.calm_vol", "--low", "1", "--high", "5", "sampler.paths=10,20"], "sampler.paths='10,20': one value here"),
-        (["--key", "model.fx.calm_vol", "--low", "1", "--high", "5", "scenario=[baseline,risk_off]"], "scenario='[baseline,risk_off]': one option of the group"),
+        (["--key", "model.fx.long_run_vol", "--low", "abc", "--high", "2"], "argument --low: invalid float value: 'abc'"),
+        (["--key", "model.fx.long_run_vol", "--low", "1", "--high", "5", "sampler.pathz=3"], "sampler.pathz=3: Key 'pathz' not in 'SamplerConfig'"),
+        (["--key", "model.fx.long_run_vol", "--low", "1", "--high", "5", "sampler.paths=10,20"], "sampler.paths='10,20': one value here"),
+        (["--key", "model.fx.long_run_vol", "--low", "1", "--high", "5", "scenario=[baseline,risk_off]"], "scenario='[baseline,risk_off]': one option of the group"),
     ]),
     "calibration": (calibrate_main, [
         (["--paths", "50"], "--paths=50: an integer in [100, 100_000_000]"),
@@ -519,7 +519,7 @@ ANALYSIS = {
         (["--max-evaluations", "0"], "--max-evaluations=0: an integer in [1, 100_000]"),
         (["--write", "fitted.txt"], "--write='fitted.txt': a .yaml file"),
         (["sampler.pathz=10"], "sampler.pathz=10: Key 'pathz' not in 'SamplerConfig'"),
-        (["model.fx.calm_vol=nan"], "model.fx.calm_vol=nan: a finite number in [0, 100]"),
+        (["model.fx.long_run_vol=nan"], "model.fx.long_run_vol=nan: a finite number in (0, 100]"),
         (["scenario=[baseline,risk_off]"], "scenario='[baseline,risk_off]': one option of the group"),
     ]),
     "comparison": (compare_main, [
@@ -557,7 +557,7 @@ def test_analysis_commands_answer_bad_input_in_one_line(command, argv, message, 
 
 def test_an_integer_key_can_be_varied():
     assert parse_vary(["sampler.horizon_months=1,3"], TINY) == [("sampler.horizon_months", 1, 3)]
-    assert parse_vary(["model.fx.calm_vol=5,9"], TINY) == [("model.fx.calm_vol", 5.0, 9.0)]
+    assert parse_vary(["model.fx.long_run_vol=5,9"], TINY) == [("model.fx.long_run_vol", 5.0, 9.0)]
     base, swings = one_at_a_time(TINY, [("sampler.horizon_months", 1, 2)])
     assert math.isfinite(base) and swings[0].key == "sampler.horizon_months"
 
@@ -592,8 +592,8 @@ def test_an_unreachable_scheduler_is_answered_when_the_client_connects(monkeypat
 SUBPROCESS = [
     (["sim", "+sampler.pathz=10"], "error: sampler.pathz=10: not a key of sampler; its keys are paths,"),
     (["sim.sensitivity", "--vary", "sampler.horizon_months=3.5,12"], "error: --vary sampler.horizon_months=3.5: an integer"),
-    (["sim.reverse_stress", "--key", "model.fx.calm_vol", "--low", "5", "--high", "5"], "error: --low/--high=(5.0, 5.0): LOW < HIGH"),
-    (["sim.calibrate", "model.fx.calm_vol=nan", "--no-write"], "error: model.fx.calm_vol=nan: a finite number in [0, 100]"),
+    (["sim.reverse_stress", "--key", "model.fx.long_run_vol", "--low", "5", "--high", "5"], "error: --low/--high=(5.0, 5.0): LOW < HIGH"),
+    (["sim.calibrate", "model.fx.long_run_vol=nan", "--no-write"], "error: model.fx.long_run_vol=nan: a finite number in (0, 100]"),
     (["sim.compare", "{tmp}", "--thresholds", "nan"], "error: --thresholds[0]=nan: a finite number"),
 ]
 
