@@ -1,24 +1,40 @@
-"""Calibration of the behavioural parameters to the targets of docs/model.md ("Calibration").
+"""Calibration by the simulated method of moments (SMM) under common random numbers
+(docs/model.md, section 16).
 
-A *target* is a published figure with a range (a statement like "at least USD 1.2tn" or
-"about 3-5%") and a *measurement*: a statistic of one or two model runs with its Monte Carlo
-standard error.  Some targets are fitted; the others are checks that the fitted model must
-also pass.  The fit is penalised least squares under common random numbers::
+The parameters theta (a declared list: config key, bounds, block) are chosen to minimise
 
-    minimise  sum_k ((m_k(theta) - mid_k) / (half_k / W))^2  +  sum_j ((theta_j - c_j) / s_j)^2
+    J(theta) = sum_k ((m_k(theta) - d_k) / s_k)^2,   s_k^2 = SE_data,k^2 + SE_model,k^2
 
-where [mid_k - half_k, mid_k + half_k] is target k's range and W = TARGET_WEIGHT, so a target
-sits inside its range when its term is below W^2, and the second sum pulls each parameter towards its judgement value
-c_j by its stated uncertainty s_j.  There are more parameters than fitted targets; the penalty
-keeps the problem well posed and moves the parameters the targets say least about least.
-Every evaluation uses the same seed, so the objective is a smooth function of the parameters
-(thresholds enter through normal CDFs) and finite differences work.
+over the *targets* k: the stylised facts of :mod:`sim.moments` (the data value d_k computed
+from the FRED files over ``model.calibration_window``, its SE from the moving-block bootstrap;
+the model value m_k simulated from snapshots built from the data at origins spread over the
+window, pooled, exactly as ``python -m sim.moments`` does, its SE from groups of paths) and
+published *flow facts* (a range [a, b] is the target (a + b) / 2 with SE (b - a) / 4, so the
+range is the fact's 95% interval).  ``smm.weights=full`` uses the inverse of the bootstrap
+covariance (plus the model's variances) instead of the diagonal.
+
+Every evaluation draws the same shocks (the same seeds at every origin: common random
+numbers), so J is a deterministic and nearly smooth function of continuous parameters and a
+finite-difference Gauss-Newton step (``scipy.optimize.least_squares`` on the weighted
+residuals) works.  Parameters are optimised on the logit scale of their bounds.  The fit is
+block-coordinate: each block (fx, policy, yields, flows) against the targets it moves most
+(:data:`BLOCK_TARGETS`), then one joint polish of every parameter against every target.
+
+Quoted figures without a method are *checks*, reported beside the model's own answer and never
+fitted: the Capital Economics figure (a 1.5pp spread unwinds at least USD 1.2tn, about USD
+600bn home) is measured against the baseline on the same shocks.
+
+A flow fact or a check is a plain record (name, function, data value, SE, source): a new one is
+an entry in :data:`FLOW_FACTS` or :data:`CHECKS`.  Its function takes the :class:`Cases` (the
+configs with the trial parameters applied) and returns (value, Monte Carlo SE).
 """
 from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
+import sys
+import time
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -27,90 +43,57 @@ from sim.config import Config, EventConfig
 from sim.inputs import build_inputs
 from sim.pipeline import simulate
 from sim.summary import mean_se
+from sim.validate import ConfigError
 
-#: The holdings-based target: a 15pp rise in the life insurers' hedge ratio (45% to 60%).
-HEDGE_RISE = 0.15
+#: Blocks of the block-coordinate stage, in the order they are fitted by default.
+BLOCKS = ("fx", "policy", "yields", "flows")
 #: Weeks after an intervention at which its remaining effect is measured.
 FADE_WEEKS = 8
-#: A fitted target at the edge of its range costs as much as a parameter TARGET_WEIGHT
-#: uncertainties away from its judgement value.
-TARGET_WEIGHT = 4.0
 
+
+def _fx_moments() -> tuple[str, ...]:
+    from sim.moments import MOMENTS
+
+    return tuple(k for k in MOMENTS if k.startswith(("fx_", "week_rally", "high_vol", "rally_")))
+
+
+#: Targets of each block in the block-coordinate stage ("flows": every flow fact).
+BLOCK_TARGETS = {
+    "fx": _fx_moments(),
+    "policy": ("fed_moves", "boj_moves"),
+    "yields": ("ust10_dm", "jgb10_dm", "spread_dm"),
+    "flows": (),
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Parameters: config keys, bounds, the logit transform
+# ---------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Parameter:
-    """A fitted parameter: a config key, its judgement value's uncertainty and hard bounds."""
+    """A fitted parameter: a config key, hard bounds and the block it belongs to."""
 
     key: str
-    scale: float   # uncertainty of the judgement value: the penalty's unit
     low: float
     high: float
+    block: str
+    start: float | None = None   # None: the starting config's value
+
+    def to_u(self, x: float) -> float:
+        """The logit of ``x``'s position in (low, high)."""
+        p = (x - self.low) / (self.high - self.low)
+        p = min(max(p, 1e-6), 1.0 - 1e-6)
+        return math.log(p / (1.0 - p))
+
+    def from_u(self, u: float) -> float:
+        return self.low + (self.high - self.low) / (1.0 + math.exp(-u))
+
+    def at_bound(self, x: float, share: float = 0.01) -> str:
+        edge = share * (self.high - self.low)
+        return "low" if x - self.low < edge else "high" if self.high - x < edge else ""
 
 
-@dataclass(frozen=True)
-class Target:
-    name: str
-    description: str
-    source: str
-    low: float
-    high: float
-    units: str
-    fitted: bool
-    stated: str = ""   # the published bound when the fitted range is narrower, e.g. ">= 1,200"
-
-    @property
-    def mid(self) -> float:
-        return 0.5 * (self.low + self.high) if math.isfinite(self.low + self.high) else self.low
-
-    @property
-    def half(self) -> float:
-        return 0.5 * (self.high - self.low)
-
-    def contains(self, value: float) -> bool:
-        return self.low <= value <= self.high
-
-
-#: The free parameters the fit moves (docs/model.md, "Calibration").
-PARAMETERS = (
-    Parameter("model.impact.price_impact", 0.04, 0.02, 0.3),
-    Parameter("investors.leveraged.threshold_mean", 0.08, -0.4, 0.1),
-    Parameter("investors.life_insurers.threshold_mean", 0.3, -1.5, 0.5),
-    Parameter("investors.life_insurers.hedge_share", 0.2, 0.1, 0.9),
-    Parameter("investors.life_insurers.repatriation_share", 0.2, 0.2, 0.8),
-    Parameter("investors.banks.threshold_mean", 0.4, 0.3, 2.5),
-    Parameter("investors.banks.repatriation_share", 0.2, 0.05, 1.0),
-    Parameter("investors.investment_trusts.threshold_mean", 4.0, 4.0, 25.0),
-    Parameter("investors.investment_trusts.repatriation_share", 0.2, 0.1, 1.0),
-    Parameter("investors.investment_trusts.holdings", 150.0, 400.0, 800.0),
-)
-
-TARGETS = (
-    Target("spread_case_unwind", "Cumulative unwind when the 10y spread narrows to 1.5pp "
-           "(scenario spread_compression, mean at the horizon)",
-           "Capital Economics, as quoted in the seed articles: at least USD 1.2tn",
-           1200.0, 1500.0, "USD bn", True, stated=">= 1,200"),
-    Target("spread_case_repatriation", "Repatriation in the same case (mean at the horizon)",
-           "Capital Economics, as quoted: about USD 600bn back to Japan",
-           500.0, 700.0, "USD bn", True),
-    Target("intervention_impact", "Fall of USD/JPY in the week of a USD 30bn yen purchase "
-           "(paired difference, mean)",
-           "MoF via nippon.com: USD 20-40bn moved USD/JPY about 3-5% (2022, 2024)",
-           3.0, 5.0, "%", True),
-    Target("intervention_left", f"Share of that fall left {FADE_WEEKS} weeks later",
-           "MoF via nippon.com: the effects faded within weeks", 0.0, 0.5, "1", False),
-    Target("hedge_sensitivity", "Yen bought by life insurers when their hedge ratio rises "
-           "from 45% to 60%", "RBC via the press: about USD 173bn", 160.0, 185.0, "USD bn", True),
-    Target("carry_skewness", "Skewness of quarterly yen-carry returns (baseline)",
-           "Brunnermeier, Nagel and Pedersen (2008): negative", -math.inf, 0.0, "1", False),
-    Target("holdings_total", "Foreign holdings of the six classes at the snapshot",
-           "MoF IIP: Japan's portfolio investment assets about USD 4.4tn (end-2023), "
-           "4.5tn (end-2024)", 0.0, 4500.0, "USD bn", False),
-)
-
-
-# ---------------------------------------------------------------------------------------
-# Config access by dotted key.
-# ---------------------------------------------------------------------------------------
 def _parent(cfg: Config, key: str):
     *path, leaf = key.split(".")
     node = cfg
@@ -121,7 +104,7 @@ def _parent(cfg: Config, key: str):
 
 def get_value(cfg: Config, key: str) -> float:
     node, leaf = _parent(cfg, key)
-    return float(getattr(node, leaf))
+    return float(node[leaf] if isinstance(node, dict) else getattr(node, leaf))
 
 
 def _ranged_prior(node, leaf: str):
@@ -131,7 +114,7 @@ def _ranged_prior(node, leaf: str):
     """
     for name in (f"{leaf}_prior", f"{leaf.split('_')[0]}_prior"):
         prior = getattr(node, name, None)
-        if prior is not None:
+        if prior is not None and hasattr(prior, "dist"):
             return (name, prior) if prior.dist in ("uniform", "triangular") else (None, None)
     return None, None
 
@@ -154,24 +137,131 @@ def with_values(cfg: Config, values: dict[str, float]) -> Config:
     return out
 
 
-# ---------------------------------------------------------------------------------------
-# Measurements.  Each takes the configs of its scenarios and returns (value, SE).
-# ---------------------------------------------------------------------------------------
+def parameters_of(cfg: Config) -> tuple[Parameter, ...]:
+    """The declared parameter list ``smm.parameters``, checked against the config: each key a
+    number of the config, low < start < high, a known block, no key twice, and both bounds
+    values the config accepts (its declared ranges)."""
+    from sim.validate import validate
+
+    out, seen = [], set()
+    for i, p in enumerate(cfg.smm.parameters):
+        where = f"smm.parameters[{i}]"
+        if p.block not in BLOCKS:
+            raise ConfigError(f"{where}.block", p.block, "one of " + ", ".join(BLOCKS))
+        if p.key in seen:
+            raise ConfigError(f"{where}.key", p.key, "a key not already in the list")
+        seen.add(p.key)
+        try:
+            start = get_value(cfg, p.key) if p.start is None else float(p.start)
+        except (AttributeError, KeyError, TypeError, ValueError):
+            raise ConfigError(f"{where}.key", p.key, "a numeric key of the config, e.g. "
+                              "model.fx.crash_intensity") from None
+        if not p.low < p.high:
+            raise ConfigError(f"{where}.low/high", (p.low, p.high), "low < high")
+        if not p.low < start < p.high:
+            raise ConfigError(f"{where}.start" if p.start is not None else p.key, start,
+                              f"a value strictly inside the bounds ({p.low:g}, {p.high:g})")
+        for bound in (p.low, p.high):
+            try:
+                validate(with_values(cfg, {p.key: bound}))
+            except ConfigError as err:
+                raise ConfigError(f"{where}.low/high", (p.low, p.high),
+                                  f"bounds the config accepts ({err})") from None
+        out.append(Parameter(p.key, float(p.low), float(p.high), p.block, start))
+    if not out:
+        raise ConfigError("smm.parameters", "[]", "at least one parameter")
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# The configs the flow facts and checks run
+# ---------------------------------------------------------------------------------------------
+
+def value_overrides(cfg: Config, values: dict[str, float]) -> list[str]:
+    """Command-line overrides that set ``values`` on ``cfg`` as :func:`set_value` does (a
+    uniform or triangular prior moves with its central value)."""
+    out = []
+    moved = with_values(cfg, values)
+    for key, value in values.items():
+        out.append(f"{key}={float(value)!r}")
+        node, leaf = _parent(moved, key)
+        name, prior = _ranged_prior(node, leaf)
+        if prior is not None:
+            prefix = key.rsplit(".", 1)[0]
+            out += [f"{prefix}.{name}.low={float(prior.low)!r}", f"{prefix}.{name}.high={float(prior.high)!r}"]
+    return out
+
+
 @dataclass
 class Cases:
-    """The configs the measurements run: the spread case and the intervention pair."""
+    """Configs from the default snapshot with the trial parameters applied: the baseline and
+    the spread-compression scenario (same seed: the same shocks), at ``smm.flow_paths``;
+    ``overrides`` compose the same baseline from the root config (for functions that compose
+    their own runs, e.g. sim.flowfacts); ``memo`` lets the facts of one evaluation share a run."""
 
+    base: Config
     spread: Config
-    quiet: Config          # baseline without the intervention rule, short horizon
-    intervened: Config     # the same plus one USD 30bn intervention
-    baseline: Config
+    overrides: list[str] = field(default_factory=list)
+    memo: dict = field(default_factory=dict)
 
     def map(self, fn: Callable[[Config], Config]) -> "Cases":
-        return Cases(fn(self.spread), fn(self.quiet), fn(self.intervened), fn(self.baseline))
+        return Cases(fn(self.base), fn(self.spread), list(self.overrides), {})
+
+    def with_values(self, values: dict[str, float]) -> "Cases":
+        return Cases(with_values(self.base, values), with_values(self.spread, values),
+                     [*self.overrides, *value_overrides(self.base, values)], {})
+
+    def once(self, name: str, fn: Callable[[], dict]) -> dict:
+        """``fn()`` once per evaluation (the facts that share a run read one result)."""
+        if name not in self.memo:
+            self.memo[name] = fn()
+        return self.memo[name]
 
 
-def make_cases(base: Config, spread: Config, size: float = 30.0) -> Cases:
-    """Derive the calibration cases from the composed baseline and spread-compression configs."""
+# ---------------------------------------------------------------------------------------------
+# Flow facts (fitted) and checks (reported).  Each function: Cases -> (value, MC SE).
+# ---------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FlowFact:
+    """A published figure fitted as an extra moment: the model value ``measure(cases)`` against
+    ``value`` with standard error ``se``."""
+
+    name: str
+    description: str
+    unit: str
+    value: float
+    se: float
+    source: str
+    measure: Callable[["Cases"], tuple[float, float]]
+    published: str = ""       # the range as published, e.g. "3-5%"
+
+
+@dataclass(frozen=True)
+class Check:
+    """A quoted figure reported beside the model's own answer, never fitted."""
+
+    name: str
+    description: str
+    unit: str
+    claim: str
+    source: str
+    measure: Callable[["Cases"], tuple[float, float]]
+    holds: Callable[[float], bool] | None = None
+
+
+def from_range(low: float, high: float) -> tuple[float, float]:
+    """A published range as a target: its midpoint, with SE a quarter of its width (the range
+    is then the target's 95% interval)."""
+    return 0.5 * (low + high), 0.25 * (high - low)
+
+
+def make_cases(base: Config, spread: Config | None = None, size: float = 30.0):
+    """The paired intervention runs from ``base``'s snapshot: ``quiet`` (6 months, no MoF rule,
+    no scripted events) and ``intervened`` (the same plus a USD ``size``bn purchase of yen
+    three weeks in); ``baseline`` and ``spread`` as given."""
+    from types import SimpleNamespace
+
     quiet = copy.deepcopy(base)
     quiet.model.intervention.enabled = False
     quiet.sampler.horizon_months = 6
@@ -179,42 +269,72 @@ def make_cases(base: Config, spread: Config, size: float = 30.0) -> Cases:
     intervened = copy.deepcopy(quiet)
     date = np.datetime64(base.snapshot.date) + np.timedelta64(21, "D")
     intervened.scenario.events = [EventConfig(date=str(date), kind="intervention", value=size)]
-    return Cases(spread, quiet, intervened, base)
-
-
-def spread_case(cfg: Config) -> dict[str, tuple[float, float]]:
-    ds, _ = simulate(cfg, progress=False)
-    return {"spread_case_unwind": mean_se(ds["cum_unwind"].values),
-            "spread_case_repatriation": mean_se(ds["cum_repatriation"].values)}
+    return SimpleNamespace(quiet=quiet, intervened=intervened, baseline=base, spread=spread)
 
 
 def intervention_effect(quiet: Config, intervened: Config) -> dict[str, tuple[float, float]]:
-    """On-impact fall of USD/JPY (%) and the share left FADE_WEEKS later, paired by path."""
+    """On-impact fall of USD/JPY (%) in the intervention's week and the share of it left
+    FADE_WEEKS later (ratio of paired means, delta-method SE), paired by path."""
     a = simulate(quiet, progress=False, series=True)[0]
     b = simulate(intervened, progress=False, series=True)[0]
     dates = a["time"].values
     event = np.datetime64(intervened.scenario.events[0].date)
-    i = int(np.searchsorted(dates, event))  # the grid point that closes the event's step
+    i = int(np.searchsorted(dates, event))   # the grid point closing the event's step
     later = int(np.searchsorted(dates, dates[i] + np.timedelta64(7 * FADE_WEEKS, "D")))
     fx_a, fx_b = a["usdjpy"].values, b["usdjpy"].values
-    d_now = 100.0 * (1.0 - fx_b[:, i] / fx_a[:, i])
-    d_later = 100.0 * (1.0 - fx_b[:, later] / fx_a[:, later])
-    impact, impact_se = mean_se(d_now)
-    ratio = d_later.mean() / d_now.mean()
-    # Delta method for a ratio of paired means.
-    resid = (d_later - ratio * d_now) / d_now.mean()
-    return {"intervention_impact": (impact, impact_se), "intervention_left": (ratio, mean_se(resid)[1])}
+    now = 100.0 * (1.0 - fx_b[:, i] / fx_a[:, i])
+    after = 100.0 * (1.0 - fx_b[:, later] / fx_a[:, later])
+    ratio = float(after.mean() / now.mean())
+    return {"intervention_impact": mean_se(now),
+            "intervention_left": (ratio, mean_se((after - ratio * now) / now.mean())[1])}
 
 
-def hedge_sensitivity(cfg: Config) -> dict[str, tuple[float, float]]:
-    """Yen bought per 15pp rise of the life insurers' hedge ratio.
+def _intervention(cases: Cases) -> dict[str, tuple[float, float]]:
+    def run():
+        pair = make_cases(cases.base)
+        return intervention_effect(pair.quiet, pair.intervened)
+    return cases.once("intervention", run)
 
-    The hedging channel buys holdings x (change of hedge ratio) of yen (docs/model.md,
-    section 6), so this is the class's holdings times 0.15; tests check the kernel's flows.
-    """
-    life = cfg.investors.get("life_insurers")
-    value = HEDGE_RISE * life.holdings if life is not None and life.enabled else 0.0
-    return {"hedge_sensitivity": (value, 0.0)}
+
+def intervention_impact(cases: Cases) -> tuple[float, float]:
+    """Mean fall of USD/JPY (%) in the week of a USD 30bn intervention, paired by path."""
+    return _intervention(cases)["intervention_impact"]
+
+
+def intervention_left(cases: Cases) -> tuple[float, float]:
+    """Share of that fall left FADE_WEEKS later."""
+    return _intervention(cases)["intervention_left"]
+
+
+def _spread_pair(cases: Cases, name: str) -> tuple[float, float]:
+    """Mean of ``name`` (per path, at the horizon) under spread compression less the baseline
+    on the same shocks, with the SE of the paired differences."""
+    a = simulate(cases.base, progress=False)[0][name].values
+    b = simulate(cases.spread, progress=False)[0][name].values
+    return mean_se(b - a)
+
+
+def _capital_economics(cases: Cases) -> dict[str, tuple[float, float]]:
+    """Unwind and repatriation attributable to the spread compression (sim.flowfacts'
+    measurement where it exists: both runs with the scenario's yield anchors)."""
+    def run():
+        if _has_flowfacts():
+            from sim import flowfacts
+
+            got = flowfacts.capital_economics(paths=cases.base.sampler.paths, overrides=cases.overrides)
+            return {"unwind": got["unwind_attributable"],
+                    "repatriation": got["repatriation_attributable"]}
+        return {"unwind": _spread_pair(cases, "cum_unwind"),
+                "repatriation": _spread_pair(cases, "cum_repatriation")}
+    return cases.once("capital_economics", run)
+
+
+def ce_unwind(cases: Cases) -> tuple[float, float]:
+    return _capital_economics(cases)["unwind"]
+
+
+def ce_repatriation(cases: Cases) -> tuple[float, float]:
+    return _capital_economics(cases)["repatriation"]
 
 
 def carry_returns(series, dt: np.ndarray, weeks: int = 13) -> np.ndarray:
@@ -248,133 +368,534 @@ def skewness_se(r: np.ndarray, groups: int = 20) -> tuple[float, float]:
     return value, se
 
 
-def carry_skewness(cfg: Config) -> dict[str, tuple[float, float]]:
-    inputs = build_inputs(cfg)
+def carry_skewness(cases: Cases) -> tuple[float, float]:
+    inputs = build_inputs(cases.base)
     ds, _ = simulate(inputs, progress=False, series=True)
-    r = carry_returns(ds, inputs.steps["dt"])
-    return {"carry_skewness": skewness_se(r)}
+    return skewness_se(carry_returns(ds, inputs.steps["dt"]))
 
 
-def holdings_total(cfg: Config) -> dict[str, tuple[float, float]]:
-    return {"holdings_total": (sum(c.holdings for c in cfg.investors.values() if c.enabled), 0.0)}
+_MOF = ("MoF intervention data via nippon.com: USD 20-40bn (2.84-5.92tn yen) moved USD/JPY "
+        "about 3-5% on impact (2022, 2024)")
+
+def _has_flowfacts() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("sim.flowfacts") is not None
 
 
-#: Measurements by the targets they serve: (target names, function of the cases).
-MEASUREMENTS = (
-    (("spread_case_unwind", "spread_case_repatriation"), lambda c: spread_case(c.spread)),
-    (("intervention_impact", "intervention_left"), lambda c: intervention_effect(c.quiet, c.intervened)),
-    (("hedge_sensitivity",), lambda c: hedge_sensitivity(c.baseline)),
-    (("carry_skewness",), lambda c: carry_skewness(c.baseline)),
-    (("holdings_total",), lambda c: holdings_total(c.baseline)),
-)
+def _july_2024(cases: Cases) -> dict[str, tuple[float, float]]:
+    from sim import flowfacts
+
+    return cases.once("july_2024", lambda: flowfacts.july_2024(
+        cases.base.data.dir, paths=cases.base.sampler.paths, overrides=cases.overrides))
 
 
-def measure(cases: Cases, names=None) -> dict[str, tuple[float, float]]:
-    """(value, SE) of the targets ``names`` (all if None), running only what they need."""
-    out = {}
-    for group, fn in MEASUREMENTS:
-        if names is None or set(group) & set(names):
-            out.update(fn(cases))
-    return out
+def _hedge(cases: Cases) -> dict[str, tuple[float, float]]:
+    from sim import flowfacts
+
+    return cases.once("hedge", lambda: flowfacts.hedge_response(overrides=cases.overrides))
 
 
-# ---------------------------------------------------------------------------------------
-# The fit.
-# ---------------------------------------------------------------------------------------
+_BIS = "BIS Bulletin 90: roughly 50-90% of a ~USD 250bn leveraged carry stock unwound in about five weeks"
+_AUG = "USD/JPY from 161.95 (3 July 2024) to about 142-146 in early August 2024 (FRED DEXJPUS; press)"
+_RBC = "RBC via the press: life insurers from 45% to 60% hedged is about USD 170-173bn of yen buying"
+
+#: Flow facts fitted as extra moments.  The intervention impact is measured here; the July-August
+#: 2024 unwind and the life insurers' hedge response come from sim.flowfacts (the investors'
+#: flow plumbing) where it exists.
+FLOW_FACTS: list[FlowFact] = [
+    FlowFact("intervention_impact", "Fall of USD/JPY in the week of a USD 30bn yen purchase "
+             "(paired against the same paths without it, default snapshot)", "%",
+             *from_range(3.0, 5.0), _MOF, intervention_impact, published="3-5%"),
+]
+if _has_flowfacts():
+    FLOW_FACTS += [
+        FlowFact("july_2024_leveraged_unwound", "Share of the leveraged carry stock unwound in "
+                 "the July-August 2024 replay (snapshot from the data on 5 July 2024, the "
+                 "intervention, BoJ hike and stress scripted)", "1", *from_range(0.5, 0.9), _BIS,
+                 lambda c: _july_2024(c)["leveraged_unwound_share"], published="50-90%"),
+        FlowFact("july_2024_usdjpy_fall", "Largest fall of USD/JPY in the same replay", "%",
+                 *from_range(10.0, 13.0), _AUG, lambda c: _july_2024(c)["usdjpy_fall"],
+                 published="10-13%"),
+        FlowFact("hedge_response", "Yen bought by life insurers when their hedge ratio moves "
+                 "from 45% to 60% as a behaviour (sim.flowfacts.hedge_response)", "USD bn",
+                 *from_range(155.0, 185.0), _RBC, lambda c: _hedge(c)["hedge_yen_buying"],
+                 published="about 170 (read as 155-185)"),
+    ]
+
+#: Quoted figures reported beside the model's answer, never fitted.
+CHECKS: list[Check] = [
+    Check("ce_unwind", "Unwind attributable to a compression of the 10y spread to 1.5pp "
+          "(scenario spread_compression less the baseline on the same shocks, mean at 24 "
+          "months)", "USD bn", "at least 1,200",
+          "Capital Economics, as quoted in the seed articles", ce_unwind, lambda v: v >= 1200.0),
+    Check("ce_repatriation", "Repatriation attributable to the same compression", "USD bn",
+          "about 600", "Capital Economics, as quoted in the seed articles", ce_repatriation,
+          lambda v: 500.0 <= v <= 700.0),
+    Check("intervention_left", f"Share of the intervention's fall left {FADE_WEEKS} weeks later",
+          "1", "faded within weeks (below 0.5)", _MOF, intervention_left, lambda v: v < 0.5),
+    Check("carry_skewness", "Skewness of quarterly yen-carry returns (baseline, default snapshot)",
+          "1", "negative", "Brunnermeier, Nagel and Pedersen (2008)", carry_skewness,
+          lambda v: v < 0.0),
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# The data side
+# ---------------------------------------------------------------------------------------------
+
 @dataclass
-class Fit:
-    values: dict[str, float]       # fitted parameter values
-    start: dict[str, float]        # judgement values
-    cost: float
+class DataTargets:
+    """The data moments of the window with their bootstrap SEs and 95% intervals."""
+
+    names: list[str]
+    values: dict[str, float]
+    se: dict[str, float]
+    lo95: dict[str, float]
+    hi95: dict[str, float]
+    reps: np.ndarray               # (replications, moments), columns in ``names`` order
+    start: str
+    end: str
+
+    def condition(self) -> float:
+        """Condition number of the bootstrap correlation matrix of the moments."""
+        ok = np.all(np.isfinite(self.reps), axis=1)
+        return float(np.linalg.cond(np.corrcoef(self.reps[ok].T)))
+
+
+def calibration_window(cfg: Config) -> tuple[str, str]:
+    from sim.calendar import add_months, parse_date
+    from sim.moments import MIN_WINDOW_MONTHS
+
+    w = cfg.model.calibration_window
+    start = parse_date(w.start, "model.calibration_window.start")
+    end = parse_date(w.end, "model.calibration_window.end")
+    if end < add_months(start, MIN_WINDOW_MONTHS) - 1:
+        raise ConfigError("model.calibration_window.end", w.end,
+                          f"a date at least {MIN_WINDOW_MONTHS} months after "
+                          f"model.calibration_window.start ({w.start}): the largest rally "
+                          "within 24 months needs whole windows")
+    return str(start), str(end)
+
+
+def data_targets(cfg: Config, md) -> DataTargets:
+    """The data moments over ``model.calibration_window`` (sim.moments.data_moments)."""
+    from sim.moments import MOMENTS, data_moments
+
+    start, end = calibration_window(cfg)
+    values, reps = data_moments(md, start, end, cfg.smm.bootstrap, cfg.smm.block_months,
+                                cfg.sampler.seed)
+    names = list(MOMENTS)
+    se, lo, hi = {}, {}, {}
+    for i, k in enumerate(names):
+        se[k] = float(np.nanstd(reps[:, i], ddof=1))
+        lo[k], hi[k] = (float(v) for v in np.nanquantile(reps[:, i], [0.025, 0.975]))
+    return DataTargets(names, {k: float(values[k]) for k in names}, se, lo, hi, reps, start, end)
+
+
+# ---------------------------------------------------------------------------------------------
+# The objective
+# ---------------------------------------------------------------------------------------------
+
+class BudgetSpent(Exception):
+    """Raised inside the objective when a stage has used its evaluations."""
+
+
+@dataclass
+class Evaluation:
+    values: dict[str, float]                    # parameter values
+    model: dict[str, tuple[float, float]]       # target -> (value, MC SE)
+    seconds: float
+
+
+@dataclass
+class Stage:
+    name: str
+    parameters: list[str]
+    targets: list[str]
     evaluations: int
+    j_before: float
+    j_after: float
+    seconds: float
     message: str
 
 
-def fit(cases: Cases, parameters=PARAMETERS, targets=TARGETS, max_evaluations: int = 400) -> Fit:
-    """Penalised least squares over ``parameters`` (see the module docstring)."""
-    from scipy.optimize import least_squares
+class SMM:
+    """The SMM objective under common random numbers.
 
-    fitted = [t for t in targets if t.fitted]
-    start = {p.key: get_value(cases.baseline, p.key) for p in parameters}
-    hedge = next((t for t in fitted if t.name == "hedge_sensitivity"), None)
-    fixed = {}
-    if hedge is not None and "life_insurers" in cases.baseline.investors:
-        # The hedge target pins the insurers' holdings in closed form.
-        fixed["investors.life_insurers.holdings"] = hedge.mid / HEDGE_RISE
-    scale = np.array([p.scale for p in parameters])
-    centre = np.array([start[p.key] for p in parameters])
-    count = [0]
+    ``moments_cfg``: the config the model moments run from (snapshot from data, rebuilt at every
+    origin); ``cases``: the flow-fact configs; ``days``: the origins.  Each evaluation of a
+    parameter vector is cached, so a stage revisiting a point costs nothing.
+    """
 
-    def residuals(u):
-        theta = centre + scale * u
-        values = {**fixed, **{p.key: float(v) for p, v in zip(parameters, theta)}}
-        got = measure(cases.map(lambda c: with_values(c, values)), [t.name for t in fitted])
-        count[0] += 1
-        r_targets = [(got[t.name][0] - t.mid) / (t.half / TARGET_WEIGHT) for t in fitted]
-        return np.array([*r_targets, *u])
+    def __init__(self, moments_cfg: Config, cases: Cases, md, parameters, data: DataTargets,
+                 facts=None, days=None, log=None):
+        from sim.moments import model_origins
 
-    lo = np.array([(p.low - start[p.key]) / p.scale for p in parameters])
-    hi = np.array([(p.high - start[p.key]) / p.scale for p in parameters])
-    # Start strictly inside the bounds: the reflective trust region crawls from a bound.
-    x0 = np.clip(np.zeros(len(parameters)), lo + 0.05 * (hi - lo), hi - 0.05 * (hi - lo))
-    sol = least_squares(residuals, x0, bounds=(lo, hi), diff_step=0.05, x_scale=1.0,
-                        max_nfev=max_evaluations, xtol=1e-4, ftol=1e-6, verbose=0)
-    theta = centre + scale * sol.x
-    values = {**fixed, **{p.key: float(v) for p, v in zip(parameters, theta)}}
-    start_all = {**{k: get_value(cases.baseline, k) for k in fixed}, **start}
-    return Fit(values, start_all, float(2.0 * sol.cost), count[0], sol.message)
+        self.cfg = copy.deepcopy(moments_cfg)
+        self.cfg.sampler.paths = self.cfg.smm.paths
+        self.cfg.sampler.sample_paths = self.cfg.smm.paths
+        self.cfg.output.progress = False
+        self.cases = cases
+        self.md = md
+        self.parameters = tuple(parameters)
+        self.data = data
+        self.facts = list(FLOW_FACTS if facts is None else facts)
+        start, end = data.start, data.end
+        self.days = (model_origins(self.cfg, start, end, self.cfg.smm.step_months)
+                     if days is None else np.asarray(days, dtype="datetime64[D]"))
+        self.current = {p.key: p.start for p in self.parameters}
+        self.cache: dict[tuple, Evaluation] = {}
+        self.count = 0
+        self.log = log
+        self.weight_se: dict[str, float] = {}
+        self.chol = None
+
+    # -- targets -------------------------------------------------------------------------------
+    @property
+    def target_names(self) -> list[str]:
+        return [*self.data.names, *(f.name for f in self.facts)]
+
+    def data_value(self, name: str) -> tuple[float, float]:
+        if name in self.data.values:
+            return self.data.values[name], self.data.se[name]
+        f = next(f for f in self.facts if f.name == name)
+        return f.value, f.se
+
+    def block_targets(self, block: str) -> list[str]:
+        names = BLOCK_TARGETS[block] if block != "flows" else [f.name for f in self.facts]
+        return [n for n in names if n in self.target_names]
+
+    # -- the model -----------------------------------------------------------------------------
+    def evaluate(self, values: dict[str, float], names=None) -> Evaluation:
+        """Model values (value, MC SE) of the targets ``names`` (all if None) at ``values``
+        (the other parameters at their current values), the same shocks every time."""
+        from sim.moments import MOMENTS, model_moments
+
+        full = {**self.current, **values}
+        names = self.target_names if names is None else list(names)
+        key = tuple(round(full[p.key], 12) for p in self.parameters)
+        hit = self.cache.get(key)
+        if hit is not None and all(n in hit.model for n in names):
+            return hit
+        began = time.perf_counter()
+        model = dict(hit.model) if hit is not None else {}
+        todo = [n for n in names if n not in model]
+        if any(n in MOMENTS for n in todo):
+            cfg = with_values(self.cfg, full)
+            value, groups, _ = model_moments(cfg, self.md, days=self.days,
+                                             groups=self.cfg.smm.mc_groups)
+            g = groups.shape[0]
+            for i, k in enumerate(MOMENTS):
+                model[k] = (float(value[k]), float(np.nanstd(groups[:, i], ddof=1) / math.sqrt(g)))
+        facts = [f for f in self.facts if f.name in todo]
+        if facts:
+            cases = self.cases.with_values(full)
+            for f in facts:
+                model[f.name] = tuple(float(v) for v in f.measure(cases))
+        out = Evaluation(full, model, time.perf_counter() - began)
+        self.cache[key] = out
+        self.count += 1
+        return out
+
+    # -- weights and residuals -----------------------------------------------------------------
+    def set_weights(self, first: Evaluation) -> None:
+        """Fix the weights from the data SEs and the model SEs of ``first`` (the start), so the
+        objective is one quadratic form throughout the fit."""
+        for n in self.target_names:
+            se_d = self.data_value(n)[1]
+            se_m = first.model[n][1] if n in first.model else 0.0
+            se_m = se_m if np.isfinite(se_m) else 0.0
+            self.weight_se[n] = math.sqrt(se_d ** 2 + se_m ** 2)
+        if self.cfg.smm.weights == "full":
+            reps = self.data.reps
+            ok = np.all(np.isfinite(reps), axis=1)
+            cov = np.cov(reps[ok].T)
+            model_var = np.array([first.model[n][1] ** 2 for n in self.data.names])
+            self.cov = cov + np.diag(model_var)
+
+    def residuals(self, ev: Evaluation, names) -> np.ndarray:
+        names = list(names)
+        g = np.array([ev.model[n][0] - self.data_value(n)[0] for n in names])
+        if self.cfg.smm.weights == "full":
+            moments = [n for n in names if n in self.data.values]
+            idx = [self.data.names.index(n) for n in moments]
+            sub = self.cov[np.ix_(idx, idx)]
+            root = np.linalg.cholesky(np.linalg.inv(sub))
+            gm = np.array([g[names.index(n)] for n in moments])
+            rest = [g[i] / self.weight_se[n] for i, n in enumerate(names) if n not in self.data.values]
+            return np.concatenate([root.T @ gm, rest])
+        return g / np.array([self.weight_se[n] for n in names])
+
+    def j_value(self, ev: Evaluation, names=None) -> float:
+        r = self.residuals(ev, self.target_names if names is None else names)
+        return float(r @ r)
+
+    # -- the fit -------------------------------------------------------------------------------
+    def _say(self, text: str) -> None:
+        if self.log is not None:
+            self.log(text)
+
+    def solve(self, name: str, params, names, budget: int) -> Stage:
+        """Minimise the weighted sum of squares over ``params`` (the others held) for the
+        targets ``names``, with at most ``budget`` new evaluations; keeps the best point seen."""
+        from scipy.optimize import least_squares
+
+        params, names = list(params), list(names)
+        began = time.perf_counter()
+        start_ev = self.evaluate({}, names)
+        j0 = self.j_value(start_ev, names)
+        best = [j0, dict(self.current)]
+        used = [0]
+        if budget <= 0 or not params or not names:
+            return Stage(name, [p.key for p in params], names, 0, j0, j0, 0.0, "skipped")
+
+        def fun(u):
+            values = {p.key: p.from_u(float(x)) for p, x in zip(params, u)}
+            before = self.count
+            if used[0] >= budget and self.cache.get(self._key(values)) is None:
+                raise BudgetSpent
+            ev = self.evaluate(values, names)
+            used[0] += self.count - before
+            r = self.residuals(ev, names)
+            j = float(r @ r)
+            if j < best[0]:
+                best[0], best[1] = j, dict(ev.values)
+                self._say(f"  {name}: evaluation {used[0]}, J = {j:.3f}")
+            return r
+
+        u0 = np.array([p.to_u(self.current[p.key]) for p in params])
+        message = ""
+        try:
+            sol = least_squares(fun, u0, method="trf", diff_step=self.cfg.smm.diff_step,
+                                x_scale=1.0, xtol=1e-3, ftol=1e-4, gtol=1e-6,
+                                max_nfev=10 * budget)
+            message = sol.message
+        except BudgetSpent:
+            message = f"evaluation budget ({budget}) spent"
+        self.current = best[1]
+        return Stage(name, [p.key for p in params], names, used[0], j0, best[0],
+                     time.perf_counter() - began, message)
+
+    def _key(self, values: dict[str, float]) -> tuple:
+        full = {**self.current, **values}
+        return tuple(round(full[p.key], 12) for p in self.parameters)
+
+    def fit(self) -> list[Stage]:
+        """The block-coordinate stage (``smm.blocks`` in order) and the joint polish."""
+        s = self.cfg.smm
+        first = self.evaluate({})
+        self.set_weights(first)
+        self._say(f"start: J = {self.j_value(first):.3f} over {len(self.target_names)} targets "
+                  f"({first.seconds:.1f}s per evaluation)")
+        stages = []
+        for block in s.blocks:
+            params = [p for p in self.parameters if p.block == block]
+            if not params:
+                continue
+            self._say(f"block {block}: {len(params)} parameters against "
+                      f"{len(self.block_targets(block))} targets")
+            stages.append(self.solve(block, params, self.block_targets(block), s.block_evaluations))
+        if s.polish_evaluations > 0:
+            self._say(f"polish: {len(self.parameters)} parameters against every target")
+            stages.append(self.solve("polish", self.parameters, self.target_names,
+                                     s.polish_evaluations))
+        return stages
 
 
-# ---------------------------------------------------------------------------------------
-# Reporting and the fitted config.
-# ---------------------------------------------------------------------------------------
-def _range(t: Target) -> str:
-    if not math.isfinite(t.low):
-        return f"< {t.high:g}"
-    if t.stated:
-        return f"{t.stated} (fitted to {t.low:,.0f}-{t.high:,.0f})"
-    return f"{t.low:,.4g} to {t.high:,.4g}"
+def parameter_se(smm: SMM, values: dict[str, float], step: float = 0.02) -> dict[str, float]:
+    """Sandwich standard errors of the fitted parameters (one extra evaluation per parameter):
+    with G the derivatives of the targets by the parameters (forward differences of
+    ``step`` x the range, the same shocks), W = diag(1 / s_k^2) the weights and S the targets'
+    covariance (the data's bootstrap covariance plus the model's MC variances; a flow fact's
+    SE^2 on the diagonal), Var = (G'WG)^-1 G'W S W G (G'WG)^-1.  NaN where G'WG is singular."""
+    names = smm.target_names
+    at = smm.evaluate(values)
+    base = np.array([at.model[n][0] for n in names])
+    cols = []
+    for p in smm.parameters:
+        h = step * (p.high - p.low) * (1.0 if values[p.key] + step * (p.high - p.low) < p.high else -1.0)
+        ev = smm.evaluate({**values, p.key: values[p.key] + h})
+        cols.append((np.array([ev.model[n][0] for n in names]) - base) / h)
+    G = np.column_stack(cols)
+    w = np.array([1.0 / smm.weight_se[n] ** 2 for n in names])
+    S = np.diag([smm.weight_se[n] ** 2 for n in names])
+    reps = smm.data.reps
+    ok = np.all(np.isfinite(reps), axis=1)
+    k = len(smm.data.names)
+    cov = np.cov(reps[ok].T)
+    model_var = np.array([at.model[n][1] ** 2 for n in smm.data.names])
+    S[:k, :k] = cov + np.diag(model_var)
+    A = G.T @ (w[:, None] * G)
+    try:
+        inv = np.linalg.inv(A)
+    except np.linalg.LinAlgError:
+        return {p.key: float("nan") for p in smm.parameters}
+    B = G.T @ (w[:, None] * S * w[None, :]) @ G
+    var = np.diag(inv @ B @ inv)
+    return {p.key: float(math.sqrt(v)) if v >= 0 else float("nan")
+            for p, v in zip(smm.parameters, var)}
 
 
-def report_rows(got: dict[str, tuple[float, float]], targets=TARGETS) -> list[dict]:
+def flows_off(smm: SMM, values: dict[str, float]) -> Evaluation | None:
+    """Every target at ``values`` on the same shocks with private flows moving no price
+    (``model.impact.private_flows=false``; official interventions still do): the
+    counterfactual that shows what the flows add.  None if the model has no such switch."""
+    if not hasattr(smm.cfg.model.impact, "private_flows"):
+        return None
+
+    def off(cfg: Config) -> Config:
+        out = copy.deepcopy(cfg)
+        out.model.impact.private_flows = False
+        return out
+
+    cases = smm.cases.map(off)
+    cases.overrides.append("model.impact.private_flows=false")
+    other = SMM(off(smm.cfg), cases, smm.md, smm.parameters, smm.data, facts=smm.facts,
+                days=smm.days)
+    return other.evaluate(values)
+
+
+def round_values(values: dict[str, float], digits: int = 4) -> dict[str, float]:
+    """Values rounded to ``digits`` significant digits (what the fitted config records)."""
+    return {k: float(f"{v:.{digits}g}") for k, v in values.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# The result: rows, J, the report
+# ---------------------------------------------------------------------------------------------
+
+def target_rows(smm: SMM, ev: Evaluation, off: Evaluation | None = None) -> list[dict]:
+    from sim.moments import MOMENTS
+
+    fitted_in = {}
+    for block in smm.cfg.smm.blocks:
+        if any(p.block == block for p in smm.parameters):
+            for n in smm.block_targets(block):
+                fitted_in.setdefault(n, block)
     rows = []
-    for t in targets:
-        value, se = got[t.name]
-        rows.append({"target": t.name, "description": t.description, "source": t.source,
-                     "range": _range(t), "units": t.units, "model": float(value), "se": float(se),
-                     "inside": t.contains(float(value)), "role": "fitted" if t.fitted else "check"})
+    for n in smm.target_names:
+        d, se_d = smm.data_value(n)
+        m, se_m = ev.model[n]
+        both = math.hypot(se_d, se_m)
+        if n in MOMENTS:
+            unit, text = MOMENTS[n]
+            lo, hi, source = smm.data.lo95[n], smm.data.hi95[n], "FRED data (sim.moments)"
+            kind = "moment"
+        else:
+            f = next(f for f in smm.facts if f.name == n)
+            unit, text, source, kind = f.unit, f.description, f.source, "flow fact"
+            lo, hi = d - 1.96 * se_d, d + 1.96 * se_d
+        rows.append({"target": n, "kind": kind, "description": text, "unit": unit,
+                     "data": d, "data_se": se_d, "data_lo95": lo, "data_hi95": hi,
+                     "model": m, "model_se": se_m,
+                     "t": (m - d) / both if both > 0 else float("nan"),
+                     "weight_se": smm.weight_se.get(n, both),
+                     "inside": bool(lo <= m <= hi), "block": fitted_in.get(n, "polish"),
+                     "flows_off": off.model[n][0] if off is not None else float("nan"),
+                     "flows_off_se": off.model[n][1] if off is not None else float("nan"),
+                     "source": source})
     return rows
 
 
-def format_report(rows: list[dict], fit_result: Fit, header: str) -> str:
-    lines = [header, "", "| target | source | range | model value ± MC SE | inside | role |",
-             "|---|---|---|---|---|---|"]
+def j_reference(smm: SMM) -> tuple[float, float]:
+    """(median, 95% quantile) of sum_k ((rep_k - mean_k) / s_k)^2 over the data's bootstrap
+    replications: the scatter of J that data noise alone produces (the parameters' estimation
+    is ignored, which makes the reference wider than the true one)."""
+    reps = smm.data.reps
+    ok = np.all(np.isfinite(reps), axis=1)
+    dev = reps[ok] - np.nanmean(reps[ok], axis=0)
+    s = np.array([smm.weight_se[n] for n in smm.data.names])
+    j = np.sum((dev / s) ** 2, axis=1) + len(smm.facts)   # each fact adds about one
+    return float(np.median(j)), float(np.quantile(j, 0.95))
+
+
+def check_rows(cases: Cases, checks=None) -> list[dict]:
+    rows = []
+    for c in (CHECKS if checks is None else checks):
+        value, se = c.measure(cases)
+        rows.append({"check": c.name, "description": c.description, "unit": c.unit,
+                     "claim": c.claim, "source": c.source, "model": float(value), "model_se": float(se),
+                     "consistent": (bool(c.holds(value)) if c.holds is not None else None)})
+    return rows
+
+
+def _n(x, d=3) -> str:
+    if x is None or not np.isfinite(x):
+        return "n/a"
+    return f"{x:,.{d}f}" if abs(x) < 1e4 else f"{x:,.0f}"
+
+
+def _digits(unit: str) -> int:
+    return {"%": 2, "1": 2, "% of weeks": 2, "per year": 2, "bp": 1, "USD bn": 0}.get(unit, 3)
+
+
+def parameter_rows(smm: SMM, fitted: dict[str, float], se=None) -> list[dict]:
+    se = se or {}
+    return [{"parameter": p.key, "block": p.block, "low": p.low, "high": p.high,
+             "start": p.start, "fitted": fitted[p.key], "se": se.get(p.key, float("nan")),
+             "at_bound": p.at_bound(fitted[p.key])}
+            for p in smm.parameters]
+
+
+def format_report(header: list[str], rows, prows, stages, crows, j: float,
+                  reference: tuple[float, float]) -> str:
+    lines = [*header, ""]
+    lines += ["## Stages", "", "| stage | parameters | targets | evaluations | J before | J after | "
+              "seconds | stop |", "|---|---|---|---|---|---|---|---|"]
+    for s in stages:
+        lines.append(f"| {s.name} | {len(s.parameters)} | {len(s.targets)} | {s.evaluations} | "
+                     f"{s.j_before:.2f} | {s.j_after:.2f} | {s.seconds:.0f} | {s.message} |")
+    k, p = len(rows), len(prows)
+    lines += ["", f"**J = {j:.2f}** over {k} targets and {p} parameters (sum of squared t-ratios). "
+              f"Data noise alone gives a J with median {reference[0]:.1f} and 95% quantile "
+              f"{reference[1]:.1f} (bootstrap replications; parameters not re-estimated).", ""]
+    lines += ["## Targets", "",
+              "| target | unit | data ± SE | model ± SE | t | inside 95% | block | flows off ± SE |",
+              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        se = f" ± {r['se']:,.2g}" if r["se"] > 0 else " (exact)"
-        lines.append(f"| {r['description']} | {r['source']} | {r['range']} {r['units']} | "
-                     f"{r['model']:,.4g}{se} | {'yes' if r['inside'] else 'NO'} | {r['role']} |")
-    lines += ["", "| parameter | judgement value | fitted value | bounds of the fit |", "|---|---|---|---|"]
-    bounds = {p.key: p for p in PARAMETERS}
-    for key, value in fit_result.values.items():
-        p = bounds.get(key)
-        if p is None:
-            where = "closed form"
-        else:
-            edge = 0.01 * (p.high - p.low)
-            at = " (at a bound)" if min(value - p.low, p.high - value) < edge else ""
-            where = f"{p.low:g} to {p.high:g}{at}"
-        lines.append(f"| {key} | {fit_result.start[key]:.4g} | {value:.4g} | {where} |")
-    lines += ["", f"Fit: {fit_result.evaluations} evaluations, penalised cost {fit_result.cost:.3g}; "
-              f"{fit_result.message}"]
+        d = _digits(r["unit"])
+        lines.append(f"| {r['description']} | {r['unit']} | {_n(r['data'], d)} ± {_n(r['data_se'], d + 1)} | "
+                     f"{_n(r['model'], d)} ± {_n(r['model_se'], d + 1)} | {_n(r['t'], 1)} | "
+                     f"{'yes' if r['inside'] else 'no'} | {r['block']} | "
+                     f"{_n(r['flows_off'], d)} ± {_n(r['flows_off_se'], d + 1)} |")
+    lines += ["", "Flows off: the fitted model on the same shocks with private flows moving no "
+              "price (model.impact.private_flows=false; interventions still do), not refitted."]
+    facts = [r for r in rows if r["kind"] == "flow fact"]
+    if facts:
+        lines += ["", "Flow facts: a published range is the target's 95% interval (value = its "
+                  "midpoint, SE = its width / 4). Sources:"]
+        lines += [f"- {r['target']}: {r['source']}" for r in facts]
+    lines += ["", "## Parameters", "", "| parameter | block | bounds | start | fitted ± SE | at a bound |",
+              "|---|---|---|---|---|---|"]
+    for r in prows:
+        se = f" ± {r['se']:.2g}" if np.isfinite(r["se"]) else ""
+        lines.append(f"| {r['parameter']} | {r['block']} | {r['low']:g} to {r['high']:g} | "
+                     f"{r['start']:.4g} | {r['fitted']:.4g}{se} | {r['at_bound'] or 'no'} |")
+    lines += ["", "SEs: sandwich (G'WG)^-1 G'W S W G (G'WG)^-1 with forward-difference derivatives "
+              "under the same shocks and S the targets' covariance (bootstrap plus Monte Carlo); "
+              "a parameter at a bound has no meaningful SE."]
+    at = [r["parameter"] for r in prows if r["at_bound"]]
+    lines += ["", f"Parameters at a bound (within 1% of the range): {', '.join(at) if at else 'none'}."]
+    if crows:
+        lines += ["", "## Checks (reported, never fitted)", "",
+                  "| check | claim | source | model ± SE | consistent |", "|---|---|---|---|---|"]
+        for r in crows:
+            d = _digits(r["unit"])
+            ok = {True: "yes", False: "no", None: "n/a"}[r["consistent"]]
+            lines.append(f"| {r['description']} | {r['claim']} {r['unit']} | {r['source']} | "
+                         f"{_n(r['model'], d)} ± {_n(r['model_se'], d + 1)} | {ok} |")
     return "\n".join(lines) + "\n"
 
 
-def fitted_yaml(base: Config, values: dict[str, float], header: str) -> str:
+def fitted_yaml(base: Config, values: dict[str, float], header: str, window=None) -> str:
     """The fitted values (and the priors that move with them) as a `@package _global_` file."""
     import yaml
 
     cfg = with_values(base, values)
     tree: dict = {}
+    if window is not None:
+        tree["model"] = {"calibration_window": {"start": window[0], "end": window[1]}}
     for key in values:
         node, leaf = _parent(cfg, key)
         *path, _ = key.split(".")

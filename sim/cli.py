@@ -46,7 +46,7 @@ class Subcommand:
 SUBCOMMANDS: dict[str, Subcommand] = {
     "run": Subcommand("sim.cli", "simulate a scenario; -m sweeps over values (Hydra overrides)"),
     "compare": Subcommand("sim.compare", "compare runs or sweeps: one Dataset, paired differences"),
-    "calibrate": Subcommand("sim.calibrate", "fit the behavioural parameters to the targets"),
+    "calibrate": Subcommand("sim.calibrate", "fit the parameters to data: simulated method of moments"),
     "sensitivity": Subcommand("sim.sensitivity", "one-at-a-time sensitivities and a tornado chart"),
     "stress": Subcommand("sim.reverse_stress", "reverse stress test: where a tail probability crosses"),
     "backtest": Subcommand("sim.backtest", "score forecasts from rolling origins against the data"),

@@ -59,7 +59,11 @@ def load_config(overrides: list[str] | None = None, config_name: str = "config")
 def _composed(config_name: str, group_overrides: tuple[str, ...]) -> DictConfig:
     """The config tree composed from the defaults list with these group choices (cached: Hydra
     composes in about half a second, and experiments compose the same tree many times)."""
+    from hydra.core.global_hydra import GlobalHydra
+
     register_configs()
+    if GlobalHydra.instance().is_initialized():   # inside a Hydra app (e.g. the calibration)
+        return compose(config_name=config_name, overrides=list(group_overrides))
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         return compose(config_name=config_name, overrides=list(group_overrides))
 

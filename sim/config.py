@@ -506,6 +506,39 @@ class MomentsConfig:
 
 
 @dataclass
+class SMMParameterConfig:
+    """A parameter the calibration fits: a config key, its bounds and block (sim.calibration)."""
+
+    key: str = MISSING                 # dotted config key, e.g. model.fx.crash_intensity
+    low: float = num(MISSING)
+    high: float = num(MISSING)
+    block: str = MISSING               # fx, policy, yields or flows: what it is fitted against
+    start: Optional[float] = num(None)  # null: the starting config's value
+
+
+@dataclass
+class SMMConfig:
+    """Simulated method of moments (sim.calibration, sim.calibrate; docs/model.md, 16)."""
+
+    name: str = "default"
+    step_months: int = integer(12, 1, 120, unit="months")   # months between model origins
+    paths: int = integer(300, 8, 10_000)                      # per origin, every evaluation
+    mc_groups: int = integer(10, 2, 1000)                     # path groups behind the MC SEs
+    bootstrap: int = integer(500, 20, 100_000)                # data bootstrap replications
+    block_months: int = integer(6, 1, 120, unit="months")    # moving-block length
+    flow_paths: int = integer(2000, 20, 1_000_000)           # paths of a flow-fact run
+    check_paths: int = integer(4000, 20, 1_000_000)          # paths of the reported checks
+    blocks: List[str] = field(default_factory=lambda: ["fx", "policy", "yields", "flows"])
+    block_evaluations: int = integer(40, 0, 100_000)         # budget of each block's fit
+    polish_evaluations: int = integer(60, 0, 100_000)        # budget of the joint polish
+    diff_step: float = num(0.1, 0.0, 2.0, low_open=True)     # finite-difference step (logit)
+    weights: str = field(default="diagonal", metadata={
+        "pattern": "diagonal|full", "allowed": "diagonal or full"})
+    write: Optional[str] = "auto"      # auto: the checkout's fitted.yaml; null: report only; a path
+    parameters: List[SMMParameterConfig] = field(default_factory=list)
+
+
+@dataclass
 class Config:
     snapshot: SnapshotConfig = field(default_factory=SnapshotConfig)
     scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
@@ -516,6 +549,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     backtest: BacktestConfig = field(default_factory=BacktestConfig)
     moments: MomentsConfig = field(default_factory=MomentsConfig)
+    smm: SMMConfig = field(default_factory=SMMConfig)
 
 
 def register_configs() -> None:
@@ -528,3 +562,4 @@ def register_configs() -> None:
     cs.store(group="output", name="output_schema", node=OutputConfig)
     cs.store(group="backtest", name="backtest_schema", node=BacktestConfig)
     cs.store(group="moments", name="moments_schema", node=MomentsConfig)
+    cs.store(group="smm", name="smm_schema", node=SMMConfig)

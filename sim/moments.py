@@ -341,16 +341,40 @@ def model_moves(rates: np.ndarray, months: np.ndarray, bank: str) -> tuple[float
     return float(np.sum(d != 0)), float(d.size)
 
 
+#: The simulated series the moments read (fields of ``sim.layout.TIME_OUT``).
+SERIES = ("usdjpy", "ust10", "jgb10", "fed_rate", "boj_rate")
+
+
+def sample_series(cfg: Config) -> tuple[np.ndarray, dict]:
+    """(dates, {name: (paths, dates) array}) of every path of a run of ``cfg`` (whose
+    ``sampler.sample_paths`` equals its paths): the kernel through :func:`sim.engine.stream`,
+    as :func:`sim.pipeline.simulate` calls it, without building a Dataset (which costs more
+    than a few hundred paths of the kernel)."""
+    from sim.engine import stream
+    from sim.inputs import build_inputs
+
+    inputs = build_inputs(cfg)
+    if inputs.plan.sample_paths != inputs.plan.paths:
+        raise ValueError("sample_series needs sampler.sample_paths = sampler.paths")
+    info = stream(inputs, lambda chunk: None, progress=False)
+    return inputs.dates, {name: np.asarray(info.sample[name], dtype=float) for name in SERIES}
+
+
 def path_parts(ds, groups: int) -> list[dict]:
-    """Parts of one origin's simulated paths, split into ``groups`` groups of paths."""
-    times = ds["time"].values.astype("datetime64[D]")
+    """Parts of one origin's simulated paths, split into ``groups`` groups of paths.  ``ds`` is
+    a run's Dataset (its ``sample_*`` variables) or the (dates, series) of :func:`sample_series`."""
+    if isinstance(ds, tuple):
+        times, series = np.asarray(ds[0]).astype("datetime64[D]"), ds[1]
+    else:
+        times = ds["time"].values.astype("datetime64[D]")
+        series = {name: ds[f"sample_{name}"].values for name in SERIES}
     if not np.all(np.diff(times) == np.timedelta64(7, "D")):
         raise RuntimeError("the model's time grid is not weekly")
     months, index = _grid_months(times)
-    log_fx = np.log(ds["sample_usdjpy"].values)
-    ust = monthly_means(ds["sample_ust10"].values, index, len(months))
-    jgb = monthly_means(ds["sample_jgb10"].values, index, len(months))
-    rates = {b: monthly_means(ds[f"sample_{b}_rate"].values, index, len(months)) for b in BANKS}
+    log_fx = np.log(series["usdjpy"])
+    ust = monthly_means(series["ust10"], index, len(months))
+    jgb = monthly_means(series["jgb10"], index, len(months))
+    rates = {b: monthly_means(series[f"{b}_rate"], index, len(months)) for b in BANKS}
     out = []
     for rows in np.array_split(np.arange(log_fx.shape[0]), groups):
         p = fx_parts(log_fx[rows])
@@ -362,23 +386,28 @@ def path_parts(ds, groups: int) -> list[dict]:
     return out
 
 
-def model_origins(cfg: Config) -> np.ndarray:
-    """The last Friday of every ``moments.step_months``-th month of the window (the backtest's
-    rule for its origins)."""
+def model_origins(cfg: Config, start=None, end=None, step_months=None) -> np.ndarray:
+    """The last Friday of every ``step_months``-th month from ``start`` to ``end`` (by default
+    ``moments.start``, ``moments.end`` and ``moments.step_months``; the backtest's rule for its
+    origins)."""
     from sim.backtest import origins
 
     mo = cfg.moments
-    return origins(SimpleNamespace(start=mo.start, end=mo.end, step_months=mo.step_months))
+    return origins(SimpleNamespace(start=mo.start if start is None else start,
+                                   end=mo.end if end is None else end,
+                                   step_months=mo.step_months if step_months is None else step_months))
 
 
-def model_moments(cfg: Config, md: MarketData, progress: bool = False):
+def model_moments(cfg: Config, md: MarketData, progress: bool = False, days=None,
+                  groups: int | None = None):
     """(moments, group estimates (groups, moments), origins) of the model's paths pooled over
-    the origins; every origin runs with its own seed (``sampler.seed`` + origin number)."""
+    the origins ``days`` (default :func:`model_origins`); every origin runs with its own seed
+    (``sampler.seed`` + origin number), so a second call with the same config draws the same
+    shocks (common random numbers).  ``cfg.sampler.sample_paths`` must equal its paths."""
     from sim.datasnapshot import with_data_snapshot
-    from sim.pipeline import simulate
 
-    days = model_origins(cfg)
-    groups = cfg.moments.mc_groups
+    days = model_origins(cfg) if days is None else np.asarray(days, dtype="datetime64[D]")
+    groups = cfg.moments.mc_groups if groups is None else groups
     per_group = [[] for _ in range(groups)]
     bar = None
     if progress:
@@ -389,8 +418,7 @@ def model_moments(cfg: Config, md: MarketData, progress: bool = False):
         run = with_data_snapshot(cfg, md, str(origin))
         run.sampler = copy.copy(cfg.sampler)
         run.sampler.seed = cfg.sampler.seed + o
-        ds, _ = simulate(run, command="python -m sim.moments", progress=False)
-        for g, p in enumerate(path_parts(ds, groups)):
+        for g, p in enumerate(path_parts(sample_series(run), groups)):
             per_group[g].append(p)
         if bar is not None:
             bar.update(1)

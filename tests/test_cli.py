@@ -74,7 +74,7 @@ def test_full_hydra_help_lists_no_schema_options(capsys):
     (["sensitivity", "--vary", "model.fx.calm_vl=0.1,0.2", "sampler.paths=100"], "calm_vl"),
     (["stress", "--key", "investors.leveraged.holdings", "--low", "1", "--high", "2",
       "--probability", "1.5"], "--probability=1.5"),
-    (["calibrate", "--paths", "5"], "--paths"),
+    (["calibrate", "smm.pahts=5"], "smm.pahts"),
 ])
 def test_every_subcommand_reports_a_mistake_on_one_line_with_status_2(args, needle, capsys,
                                                                        tmp_path, monkeypatch):

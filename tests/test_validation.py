@@ -15,7 +15,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim.calibrate import main as calibrate_main
 from sim.compare import main as compare_main
 from sim.compose import check_overrides, load_config
 from sim.config import Config
@@ -511,17 +510,6 @@ ANALYSIS = {
         (["--key", "model.fx.long_run_vol", "--low", "1", "--high", "5", "sampler.paths=10,20"], "sampler.paths='10,20': one value here"),
         (["--key", "model.fx.long_run_vol", "--low", "1", "--high", "5", "scenario=[baseline,risk_off]"], "scenario='[baseline,risk_off]': one option of the group"),
     ]),
-    "calibration": (calibrate_main, [
-        (["--paths", "50"], "--paths=50: an integer in [100, 100_000_000]"),
-        (["--paths", "abc"], "argument --paths: invalid int value: 'abc'"),
-        (["--paths", "1e9"], "argument --paths: invalid int value: '1e9'"),
-        (["--check-paths", "0"], "--check-paths=0: an integer in [100, 100_000_000]"),
-        (["--max-evaluations", "0"], "--max-evaluations=0: an integer in [1, 100_000]"),
-        (["--write", "fitted.txt"], "--write='fitted.txt': a .yaml file"),
-        (["sampler.pathz=10"], "sampler.pathz=10: Key 'pathz' not in 'SamplerConfig'"),
-        (["model.fx.long_run_vol=nan"], "model.fx.long_run_vol=nan: a finite number in (0, 100]"),
-        (["scenario=[baseline,risk_off]"], "scenario='[baseline,risk_off]': one option of the group"),
-    ]),
     "comparison": (compare_main, [
         (["{missing}", "--thresholds", "nan"], "--thresholds[0]=nan: a finite number"),
         (["{missing}", "--thresholds", "500", "inf"], "--thresholds[1]=inf: a finite number"),
@@ -542,8 +530,6 @@ def test_analysis_commands_answer_bad_input_in_one_line(command, argv, message, 
     argv = [a.replace("{missing}", str(tmp_path / "missing")) for a in argv]
     if command in ("sensitivity", "reverse stress"):
         argv = [*argv, *TINY] if not any(a.startswith("sampler.paths=") for a in argv) else argv
-    if command == "calibration":
-        argv = [*argv, "--no-write", "--out", str(tmp_path / "out")] if "--write" not in argv else argv
     try:
         code = main(argv)
     except SystemExit as stop:  # argparse
@@ -593,7 +579,9 @@ SUBPROCESS = [
     (["sim", "+sampler.pathz=10"], "error: sampler.pathz=10: not a key of sampler; its keys are paths,"),
     (["sim.sensitivity", "--vary", "sampler.horizon_months=3.5,12"], "error: --vary sampler.horizon_months=3.5: an integer"),
     (["sim.reverse_stress", "--key", "model.fx.long_run_vol", "--low", "5", "--high", "5"], "error: --low/--high=(5.0, 5.0): LOW < HIGH"),
-    (["sim.calibrate", "model.fx.long_run_vol=nan", "--no-write"], "error: model.fx.long_run_vol=nan: a finite number in (0, 100]"),
+    (["sim.calibrate", "smm.weights=cholesky"], "error: smm.weights='cholesky': diagonal or full"),
+    (["sim.calibrate", "smm.pahts=10"], "error: smm.pahts=10: Key 'pahts' not in 'SMMConfig'"),
+    (["sim.calibrate", "model.fx.long_run_vol=nan"], "error: model.fx.long_run_vol=nan: a finite number in (0, 100]"),
     (["sim.compare", "{tmp}", "--thresholds", "nan"], "error: --thresholds[0]=nan: a finite number"),
 ]
 
@@ -602,7 +590,7 @@ SUBPROCESS = [
 def test_commands_print_one_line_exit_nonzero_and_write_nothing(argv, line, tmp_path):
     out_dir = tmp_path / "out"
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
-    extra = [f"hydra.run.dir={out_dir}"] if argv[0] == "sim" else \
+    extra = [f"hydra.run.dir={out_dir}"] if argv[0] in ("sim", "sim.calibrate") else \
         [] if argv[0] == "sim.compare" else ["--out", str(out_dir)] if argv[0] != "sim.reverse_stress" else []
     env = {**os.environ, "NUMBA_NUM_THREADS": "1"}
     proc = subprocess.run([sys.executable, "-m", *argv, *extra], cwd=REPO, capture_output=True,
