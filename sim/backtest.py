@@ -178,19 +178,21 @@ def rate_history(md: MarketData, name: str, origin: np.datetime64, weeks: int) -
 def model_ensembles(cfg: Config, md: MarketData, origin: np.datetime64, weeks: list[int]):
     """The model's ensembles at each horizon: quantity -> (horizons, paths)."""
     S, B = _stats()
-    from sim.pipeline import simulate
+    from sim.moments import sample_series
 
     run_cfg = with_data_snapshot(cfg, md, str(origin))
-    ds, _ = simulate(run_cfg, command="python -m sim.backtest", progress=False)
-    times = ds["time"].values.astype("datetime64[D]")
+    # The kernel's sample paths without a Dataset: building one (its config attribute above
+    # all) cost more than the kernel's 2,000 paths.
+    times, series = sample_series(run_cfg)
+    times = np.asarray(times).astype("datetime64[D]")
     if not np.all(times[:max(weeks) + 1] == origin + 7 * np.arange(max(weeks) + 1).astype("timedelta64[D]")):
         raise RuntimeError("the model's time grid is not weekly from the origin")
-    log_fx = np.log(ds["sample_usdjpy"].values)
+    log_fx = np.log(series["usdjpy"])
     out = {}
     out["usdjpy_change"] = np.stack([100.0 * (log_fx[:, k] - log_fx[:, 0]) for k in weeks])
     out["largest_rally"] = np.stack([S.largest_rally(log_fx[:, :k + 1]) for k in weeks])
     for name in RATE_QUANTITIES:
-        values = ds[f"sample_{name}"].values
+        values = series[name]
         out[name] = np.stack([values[:, k] for k in weeks])
     return out, run_cfg.snapshot
 
