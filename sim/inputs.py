@@ -182,7 +182,6 @@ def _schedule(cfg: Config, dates: np.ndarray) -> tuple[np.ndarray, dict[str, np.
     steps["dt"] = dt
     steps["sqrt_dt"] = np.sqrt(dt)
     steps["weeks"] = weeks
-    steps["ewma"] = 0.5 ** (weeks / m.fx.vol_halflife_weeks)
     steps["decay"] = 0.5 ** (weeks / m.impact.transient_halflife_weeks)
     steps["p_fiscal"] = 1.0 - np.exp(-m.yields.fiscal_jump_intensity * dt)
     steps["p_calm_to_stress"], steps["p_stress_to_calm"] = _regime_switches(
@@ -192,6 +191,16 @@ def _schedule(cfg: Config, dates: np.ndarray) -> tuple[np.ndarray, dict[str, np.
     steps["a_logvol"], steps["s_logvol"] = _ou_coefficients(persistence, m.fx.vol_of_vol, dt)
     steps["check_lag"], steps["trigger_level"] = _weekly_checks(dates, weeks,
                                                                 m.fx.stress_trigger / 100.0)
+    # Realised variance: an EWMA of the moves between weekly check points (as the snapshot's
+    # fx_vol is of weekly changes); between them, the move since the last check is provisional.
+    since, elapsed = np.empty(len(dt)), 0.0
+    for t in range(len(dt)):
+        elapsed += dt[t]
+        since[t] = elapsed
+        if steps["check_lag"][t] > 0:
+            elapsed = 0.0
+    steps["since_check"] = since
+    steps["ewma"] = 0.5 ** (since * BUSINESS_DAYS_PER_YEAR / 5.0 / m.fx.vol_halflife_weeks)
     # The MoF rule decides once a week, at the steps that start on a weekly check point (every
     # step on grids of a week or more), with its probability per week.
     decides = np.concatenate([[True], steps["check_lag"][:-1] > 0])

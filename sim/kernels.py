@@ -41,9 +41,9 @@ Shocks = namedtuple("Shocks", "boj_decision fed_decision vol_shock regime crash 
 #: Policy rates and 10y yields, % p.a.
 Rates = namedtuple("Rates", "boj fed jgb ust")
 #: What the within-step solver sees: log USD/JPY after the step's official flows (x_off), the
-#: price impact of private flows and its linear limit (per week), log USD/JPY and variance at
-#: the start of the step, the step length (years, weeks) and EWMA weight, the snapshot's log
-#: USD/JPY, the rates.
+#: price impact of private flows and its linear limit (per week), log USD/JPY and realised
+#: variance at the last weekly check point (x, var), the time since it (dt, years), the step's
+#: length in weeks, the EWMA weight of var, the snapshot's log USD/JPY, the rates.
 Market = namedtuple("Market", "x_off impact limit x var dt weeks ewma logfx0 rates")
 #: The investor classes in one step: CLASS records, CLASS_STEP records of the step, the path's
 #: CLASS_PARAM records and its HOLDER state.
@@ -418,6 +418,7 @@ def simulate_path(rng, model, per_path, outs, p, scratch):
     x = g.logfx0
     logfx0 = x
     var = g.var0
+    x_check, var_check = x, var   # at the last weekly check point (realised variance)
     logvol = g.logvol0
     transient = 0.0
     since_boj, since_fed = g.boj_since0, g.fed_since0
@@ -559,8 +560,8 @@ def simulate_path(rng, model, per_path, outs, p, scratch):
         # Within-step feedback (flows move the yen, the yen moves signals, signals move flows):
         # solve for the level at which flows and the yen agree, then commit the flows there.
         rates = Rates(boj, fed, jgb, ust)
-        market = Market(x_pre - official, k_private, limit, x, var, dt, step.weeks, step.ewma,
-                        logfx0, rates)
+        market = Market(x_pre - official, k_private, limit, x_check, var_check, step.since_check,
+                        step.weeks, step.ewma, logfx0, rates)
         speeds = model.class_steps[t]
         inv = Investors(model.classes, speeds, cpp, holders)
         level, converged, buying, var = solve_step(market, inv, g.max_iter, g.tol)
@@ -627,6 +628,7 @@ def simulate_path(rng, model, per_path, outs, p, scratch):
         trigger = False
         lag = step.check_lag
         if lag > 0:
+            x_check, var_check = x, var
             rally = math.log(o_time[t + 1 - lag].usdjpy) - x
             trigger = rally > step.trigger_level
             week_app = 100.0 * (1.0 - math.exp(-rally))

@@ -209,6 +209,7 @@ def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws
     x = full(g["logfx0"])
     logfx0 = g["logfx0"]
     var = full(g["var0"])
+    x_check, var_check = x.copy(), var.copy()
     logvol = full(g["logvol0"])
     transient = np.zeros(n)
     since_boj, since_fed = full(g["boj_since0"]), full(g["fed_since0"])
@@ -323,9 +324,9 @@ def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws
         k_private = k if g["private_flows"] else np.zeros(n)
         official = official_impact(external, k, limit, g["announcement"])
 
-        paths = dict(x=x, var=var, boj=boj, fed=fed, jgb=jgb, ust=ust, q=q, cpp=cpp, basis=basis,
-                     xoff=x_pre - official, impact=k_private)
-        step = dict(dt=dt, weeks=sc["weeks"], ewma=sc["ewma"], logfx0=logfx0, phi0=phi0,
+        paths = dict(x=x_check, var=var_check, boj=boj, fed=fed, jgb=jgb, ust=ust, q=q, cpp=cpp,
+                     basis=basis, xoff=x_pre - official, impact=k_private)
+        step = dict(dt=sc["since_check"], weeks=sc["weeks"], ewma=sc["ewma"], logfx0=logfx0, phi0=phi0,
                     limit=limit)
         speeds = mdl.class_steps[t]
         _, converged, qn, buying, var = solve_step(paths, step, classes, speeds,
@@ -375,6 +376,7 @@ def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws
         crashes += crash
         lag = sc["check_lag"]
         if lag > 0:
+            x_check, var_check = x.copy(), var.copy()
             rally = np.log(out_time["usdjpy"][:, t + 1 - lag]) - x
             trigger = rally > sc["trigger_level"]
             largest_week = np.maximum(largest_week, 100.0 * (1.0 - np.exp(-rally)))
