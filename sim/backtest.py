@@ -178,19 +178,21 @@ def rate_history(md: MarketData, name: str, origin: np.datetime64, weeks: int) -
 def model_ensembles(cfg: Config, md: MarketData, origin: np.datetime64, weeks: list[int]):
     """The model's ensembles at each horizon: quantity -> (horizons, paths)."""
     S, B = _stats()
-    from sim.pipeline import simulate
+    from sim.moments import sample_series
 
     run_cfg = with_data_snapshot(cfg, md, str(origin))
-    ds, _ = simulate(run_cfg, command="python -m sim.backtest", progress=False)
-    times = ds["time"].values.astype("datetime64[D]")
+    # The kernel's sample paths without a Dataset: building one (its config attribute above
+    # all) cost more than the kernel's 2,000 paths.
+    times, series = sample_series(run_cfg)
+    times = np.asarray(times).astype("datetime64[D]")
     if not np.all(times[:max(weeks) + 1] == origin + 7 * np.arange(max(weeks) + 1).astype("timedelta64[D]")):
         raise RuntimeError("the model's time grid is not weekly from the origin")
-    log_fx = np.log(ds["sample_usdjpy"].values)
+    log_fx = np.log(series["usdjpy"])
     out = {}
     out["usdjpy_change"] = np.stack([100.0 * (log_fx[:, k] - log_fx[:, 0]) for k in weeks])
     out["largest_rally"] = np.stack([S.largest_rally(log_fx[:, :k + 1]) for k in weeks])
     for name in RATE_QUANTITIES:
-        values = ds[f"sample_{name}"].values
+        values = series[name]
         out[name] = np.stack([values[:, k] for k in weeks])
     return out, run_cfg.snapshot
 
@@ -568,10 +570,19 @@ def _app(cfg) -> None:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)
     rows = summary_rows(ds)
-    print(markdown_table(rows, "out-of-sample"))
-    print()
-    print(brier_table([r for r in rows if r["sample"] == "out-of-sample"]))
-    print(f"\n{ds.sizes['origin']} origins in {ds.attrs['seconds']:.0f}s. Results in {_FOLDER[0] or out_dir}: "
+    window = ds.attrs["calibration_window"]
+    for sample, what in (("out-of-sample", f"forecast periods outside the calibration window {window}"),
+                         ("in-sample", "forecast periods overlapping the window")):
+        n = max([r["origins"] for r in rows if r["sample"] == sample] or [0])
+        if n == 0:
+            print(f"{sample.capitalize()} ({what}): no forecasts.\n")
+            continue
+        print(f"{sample.capitalize()} ({what}), {n} origins at most:\n")
+        print(markdown_table(rows, sample))
+        print()
+        print(brier_table([r for r in rows if r["sample"] == sample]))
+        print()
+    print(f"{ds.sizes['origin']} origins in {ds.attrs['seconds']:.0f}s. Results in {_FOLDER[0] or out_dir}: "
           + ", ".join(p.name for p in files))
 
 

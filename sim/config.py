@@ -235,6 +235,7 @@ class SnapshotConfig:
     boj_meetings: List[str] = iso_dates()
     fed_meetings: List[str] = iso_dates()
     from_data: bool = False     # fill the market levels from data.dir as known on ``date``
+    point_in_time: bool = True  # with from_data: the point-in-time rules of sim/datasnapshot.py
 
 
 _MOVE = Range(-5.0, 5.0, multiple=0.25)
@@ -437,7 +438,7 @@ class WindowConfig:
 class ModelConfig:
     parameter_uncertainty: bool = True
     calibration_window: WindowConfig = field(
-        default_factory=lambda: WindowConfig(start="2022-09-01", end="2025-12-31"))
+        default_factory=lambda: WindowConfig(start="1993-01-01", end="2009-12-31"))
     macro: MacroConfig = field(default_factory=MacroConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     yields: YieldsConfig = field(default_factory=YieldsConfig)

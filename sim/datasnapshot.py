@@ -21,9 +21,10 @@ from __future__ import annotations
 import copy
 import datetime as _dt
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, is_dataclass, replace
 
 import numpy as np
+from omegaconf import DictConfig
 
 from sim.marketdata import DataError, MarketData, Series, fridays, month_end
 
@@ -249,6 +250,129 @@ def describe(levels: dict, directory) -> str:
             f"10y UST {levels['ust10']:g}%, USD/JPY {levels['usdjpy']:g}")
 
 
+# ---------------------------------------------------------------------------------------------
+# Point-in-time rules: what describes December 2025 becomes, at other dates, what the date says
+# ---------------------------------------------------------------------------------------------
+
+#: The date the December-2025 views of the configs describe (the seed articles, the neutral-rate
+#: priors, the BoJ's expected pace, the BoJ's reaction to a yen near 150): a data snapshot on or
+#: after it keeps them; one before it gets the point-in-time rules below.
+PRIORS_DATE = np.datetime64("2025-12-01")
+#: Dated life-insurer FX hedge ratios (FACTS.md, Reuters): about 80% in 2010; 44.4% for the nine
+#: majors in H2 FY2024 (October 2024 - March 2025, dated at its end).
+INSURER_HEDGE = ((np.datetime64("2010-06-30"), 0.80), (np.datetime64("2025-03-31"), 0.444))
+
+
+def insurer_hedge_ratio(day) -> float:
+    """Life insurers' hedge ratio on ``day``: flat at 80% up to mid-2010, linear between the two
+    dated figures, flat at 44.4% after March 2025 (the path between them is a judgement)."""
+    t = _day(day).astype(int)
+    (d0, h0), (d1, h1) = INSURER_HEDGE
+    return round(float(np.interp(t, [d0.astype(int), d1.astype(int)], [h0, h1])), 4)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A point-in-time rule: ``key`` (dotted, from the config root) takes ``value(cfg, levels)``
+    at a data snapshot dated before ``before``.  A key that the config does not have (a class
+    that is not defined, a key another part of the model has not introduced yet) is skipped."""
+
+    key: str
+    value: object           # callable (get, levels) -> value; get(dotted key) reads the config
+    why: str
+    before: np.datetime64 = PRIORS_DATE
+    requires: str = ""      # a key that must exist too (a rule that only makes sense with another)
+
+
+POINT_IN_TIME = (
+    Rule("model.policy.boj.neutral_from", lambda get, lv: "snapshot",
+         "the BoJ neutral prior 1.0-2.5% is a December 2025 view (seed articles): before it, the "
+         "neutral rate is the BoJ's stance at the date"),
+    Rule("model.policy.fed.neutral_from", lambda get, lv: "snapshot",
+         "the Fed neutral prior 2.5-3.5% is a 2025 assumption: before it, the Fed's stance at the date"),
+    Rule("model.policy.boj.min_spacing_months", lambda get, lv: 0.0,
+         "'a hike every six months' is a large US bank's 2025 expectation: no preferred spacing "
+         "at other dates; only with the neutral rule (with a 2025 neutral prior and no spacing the "
+         "BoJ would hike from the zero bound at every meeting)",
+         requires="model.policy.boj.neutral_from"),
+    Rule("model.policy.boj.fx_reference", lambda get, lv: lv["usdjpy"],
+         "the BoJ's reaction to a yen weaker than 150 is the 2024-25 concern: at other dates its "
+         "FX term starts at zero (reference = USD/JPY at the date); only with the neutral rule "
+         "(at past levels far below 150 the FX term offsets part of the 2025 neutral prior)",
+         requires="model.policy.boj.neutral_from"),
+    Rule("model.yields.anchor", lambda get, lv: "snapshot",
+         "long-run yield anchors from the date's curve, not from 2025 values"),
+    Rule("investors.life_insurers.hedge_ratio", lambda get, lv: insurer_hedge_ratio(lv["date"]),
+         "dated hedge ratios (FACTS.md, Reuters): about 80% in 2010, 44.4% in H2 FY2024; only "
+         "with thresholds relative to the snapshot's signal (threshold_distance): against "
+         "thresholds placed for 2025, another hedge ratio alone would start an exit",
+         before=INSURER_HEDGE[-1][0] + 1, requires="investors.life_insurers.threshold_distance"),
+    Rule("investors.gpif.foreign_weight", lambda get, lv: get("investors.gpif.target_weight"),
+         "the 52.01% foreign weight is GPIF's of March 2025: at other dates the weight starts "
+         "at the policy mix's target (no drift to rebalance at the start)"),
+)
+
+
+def _has(node, parts) -> bool:
+    for part in parts:
+        if isinstance(node, (DictConfig, dict)):
+            if part not in node:
+                return False
+            node = node[part]
+        elif is_dataclass(node) and part in {f.name for f in fields(node)}:
+            node = getattr(node, part)
+        else:
+            return False
+    return True
+
+
+def _get(node, key: str):
+    for part in key.split("."):
+        node = node[part] if isinstance(node, (DictConfig, dict)) else getattr(node, part)
+    return node
+
+
+def _replaced(node, parts, value):
+    """``node`` with the value at ``parts`` replaced (copies along the path; DictConfig in place)."""
+    head, rest = parts[0], parts[1:]
+    if isinstance(node, DictConfig):
+        if rest:
+            _replaced(node[head], rest, value)
+        else:
+            node[head] = value
+        return node
+    child = value if not rest else _replaced(
+        node[head] if isinstance(node, dict) else getattr(node, head), rest, value)
+    if isinstance(node, dict):
+        return {**node, head: child}
+    return replace(node, **{head: child})
+
+
+def point_in_time(cfg, levels: dict):
+    """The rules that apply on ``levels['date']``: [(key, value, why)] for keys the config has."""
+    day = _day(levels["date"])
+    get = lambda key: _get(cfg, key)  # noqa: E731
+    return [(r.key, r.value(get, levels), r.why) for r in POINT_IN_TIME
+            if day < r.before and _has(cfg, r.key.split("."))
+            and (not r.requires or _has(cfg, r.requires.split(".")))]
+
+
+def apply_point_in_time(cfg, levels: dict):
+    """``cfg`` with the point-in-time rules of ``levels['date']`` applied (in place for a
+    DictConfig, a copy for a typed config), unless ``snapshot.point_in_time`` is false."""
+    snap = cfg.snapshot
+    if not (snap.get("point_in_time", True) if isinstance(snap, DictConfig) else snap.point_in_time):
+        return cfg
+    for key, value, _ in point_in_time(cfg, levels):
+        head, *rest = key.split(".")
+        if isinstance(cfg, DictConfig):
+            _replaced(cfg, key.split("."), value)
+        else:
+            cfg = copy.copy(cfg)
+            setattr(cfg, head, _replaced(getattr(cfg, head), rest, value))
+    return cfg
+
+
 def resolve_data_snapshot(cfg) -> None:
     """Fill a composed config's snapshot from the data when ``snapshot.from_data`` is set.
 
@@ -268,6 +392,7 @@ def resolve_data_snapshot(cfg) -> None:
     for key, value in levels.items():
         snap[key] = value
     snap.description = describe(levels, md.dir)
+    apply_point_in_time(cfg, levels)
 
 
 def with_data_snapshot(cfg, md: MarketData, date: str):
@@ -276,4 +401,4 @@ def with_data_snapshot(cfg, md: MarketData, date: str):
     out = copy.copy(cfg)
     out.snapshot = replace(cfg.snapshot, **levels, name=f"data_{levels['date']}",
                            description=describe(levels, md.dir))
-    return out
+    return apply_point_in_time(out, levels)

@@ -109,7 +109,7 @@ def test_a_run_writes_its_folder_with_context(tmp_path, monkeypatch, capsys):
     md = (run / "summary.md").read_text().splitlines()
     assert md[0] == "# Run summary: scenario baseline"
     head = "\n".join(md[:14])
-    for item in ("| snapshot | seed_2025_12 |", "| calibration | none |", "| paths | 200 |",
+    for item in ("| snapshot | market_2025_12 |", "| calibration | none |", "| paths | 200 |",
                  "| seed | 7 |", "| version | yen-carry-sim", f"| folder | outputs/runs/{run.name} |",
                  "| overrides | sampler.paths=200"):
         assert item in head, item

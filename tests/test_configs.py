@@ -23,11 +23,12 @@ def test_every_config_composes_and_runs(group, name):
     assert ds.sizes["path"] == 64
 
 
-def test_default_is_the_seed_snapshot():
+def test_default_is_the_market_snapshot_and_the_seed_one_is_an_override_away():
     cfg = load_config()
-    assert cfg.snapshot.name == "seed_2025_12"
-    assert cfg.snapshot.ust10 == 3.72 and cfg.snapshot.boj_rate == 0.75
-    assert load_config(["snapshot=market_2025_12"]).snapshot.ust10 == pytest.approx(4.17)
+    assert cfg.snapshot.name == "market_2025_12"
+    assert cfg.snapshot.ust10 == 4.16 and cfg.snapshot.jgb10 == 2.015 and cfg.snapshot.boj_rate == 0.75
+    seed = load_config(["snapshot=seed_2025_12"]).snapshot
+    assert (seed.ust10, seed.jgb10, seed.date) == (3.72, 1.91, cfg.snapshot.date)
     assert cfg.sampler.paths >= 20_000 and cfg.sampler.horizon_months == 24
     assert cfg.sampler.step == "weekly"
 

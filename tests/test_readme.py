@@ -71,7 +71,7 @@ PLAN = {
     "python -m sim calibration=none": RUN,
     "carrysim run scenario=replay_2025_12": Plan(set={**SMALL, "sampler.horizon_months": "1"},
                                                  expect="Observed vs simulated"),
-    "carrysim run snapshot=market_2025_12": RUN,
+    "carrysim run snapshot=seed_2025_12": RUN,
     "carrysim run sampler.paths=50000 sampler.step=daily sampler.horizon_months=6": Plan(
         set={**SMALL, "sampler.horizon_months": "6"}, expect="daily steps"),
     "carrysim run investors.leveraged.holdings=500 model.parameter_uncertainty=false": RUN,

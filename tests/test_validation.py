@@ -135,7 +135,7 @@ CASES = {
         ("scenario.observations=[{date: 'tomorrow', variable: usdjpy, value: 150}]", "scenario.observations[0].date='tomorrow': an ISO date"),
         ("snapshot.date=2025-13-01", "snapshot.date='2025-13-01': an ISO date such as 2025-12-19"),
         ("model.calibration_window.start=notadate", "model.calibration_window.start='notadate': an ISO date such as 2025-12-19"),
-        ("model.calibration_window.start=2026-01-01", "model.calibration_window.end='2025-12-31': a date on or after model.calibration_window.start (2026-01-01)"),
+        ("model.calibration_window.start=2026-01-01", "model.calibration_window.end='2009-12-31': a date on or after model.calibration_window.start (2026-01-01)"),
         ("backtest.start=2003-02-30", "backtest.start='2003-02-30': an ISO date such as 2025-12-19"),
         ("snapshot.boj_meetings=[2026-01-23,x]", "snapshot.boj_meetings[1]='x': an ISO date such as 2025-12-19"),
         ("snapshot.boj_last_move=2026-02-01", "snapshot.boj_last_move='2026-02-01': a date on or before the snapshot date 2025-12-19"),
