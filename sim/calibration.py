@@ -726,15 +726,19 @@ def parameter_se(smm: SMM, values: dict[str, float], step: float = 0.02) -> dict
     cov = np.cov(reps[ok].T)
     model_var = np.array([at.model[n][1] ** 2 for n in smm.data.names])
     S[:k, :k] = cov + np.diag(model_var)
-    A = G.T @ (w[:, None] * G)
-    try:
-        inv = np.linalg.inv(A)
-    except np.linalg.LinAlgError:
-        return {p.key: float("nan") for p in smm.parameters}
-    B = G.T @ (w[:, None] * S * w[None, :]) @ G
+    # A parameter that moves no target (a zero column) is not identified: its SE is NaN and
+    # the others' come from the rest (a pseudo-inverse where G'WG is near singular).
+    moved = np.flatnonzero(np.any(G != 0.0, axis=0) & np.all(np.isfinite(G), axis=0))
+    out = {p.key: float("nan") for p in smm.parameters}
+    if moved.size == 0:
+        return out
+    Gm = G[:, moved]
+    inv = np.linalg.pinv(Gm.T @ (w[:, None] * Gm))
+    B = Gm.T @ (w[:, None] * S * w[None, :]) @ Gm
     var = np.diag(inv @ B @ inv)
-    return {p.key: float(math.sqrt(v)) if v >= 0 else float("nan")
-            for p, v in zip(smm.parameters, var)}
+    for j, v in zip(moved, var):
+        out[smm.parameters[j].key] = float(math.sqrt(v)) if v >= 0 else float("nan")
+    return out
 
 
 def flows_off(smm: SMM, values: dict[str, float]) -> Evaluation | None:
@@ -874,7 +878,7 @@ def format_report(header: list[str], rows, prows, stages, crows, j: float,
                      f"{r['start']:.4g} | {r['fitted']:.4g}{se} | {r['at_bound'] or 'no'} |")
     lines += ["", "SEs: sandwich (G'WG)^-1 G'W S W G (G'WG)^-1 with forward-difference derivatives "
               "under the same shocks and S the targets' covariance (bootstrap plus Monte Carlo); "
-              "a parameter at a bound has no meaningful SE."]
+              "a parameter at a bound has no meaningful SE; no SE: the parameter moves no target (not identified)."]
     at = [r["parameter"] for r in prows if r["at_bound"]]
     lines += ["", f"Parameters at a bound (within 1% of the range): {', '.join(at) if at else 'none'}."]
     if crows:
