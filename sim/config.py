@@ -48,6 +48,21 @@ class Signal(StrEnum):
     allocation_drift = "allocation_drift"
 
 
+class NeutralFrom(StrEnum):
+    """Where a central bank's neutral rate comes from: its configured prior, or the policy
+    rate at the snapshot (the current stance, with the prior's spread around it)."""
+
+    prior = "prior"
+    snapshot = "snapshot"
+
+
+class Anchor(StrEnum):
+    """Long-run means of the term premia: their values at the snapshot, or the config's."""
+
+    snapshot = "snapshot"
+    config = "config"
+
+
 class PriorKind(StrEnum):
     fixed = "fixed"
     uniform = "uniform"
@@ -284,10 +299,15 @@ class InvestorClassConfig:
     max_hedge_ratio: float = num(0.0, **UNIT)
     hedge_share: float = num(0.0, **UNIT)
     signal: Signal = MISSING
-    threshold_mean: float = num(MISSING, -100.0, 100.0, unit="signal units")
+    # Threshold classes: mean distance of current holders' thresholds beyond the snapshot
+    # signal.  allocation_drift classes: threshold_mean, the mean band half-width (pp).
+    threshold_distance: Optional[float] = num(None, -100.0, 100.0, unit="signal units")
+    threshold_mean: Optional[float] = num(None, -100.0, 100.0, unit="signal units")
     threshold_width: float = num(MISSING, 0.0, 100.0, low_open=True, unit="signal units")
     reentry_gap: float = num(0.0, 0.0, 100.0, unit="signal units")
     adjustment_weeks: float = num(MISSING, **WEEKS)
+    rebuild_weeks: Optional[float] = num(None, **WEEKS)   # null: adjustment_weeks
+    spot_footprint: float = num(1.0, **UNIT)   # share of the class's yen buying done in spot
     repatriation_share: float = num(MISSING, **UNIT)
     repatriation_prior: PriorConfig = prior("repatriation_share")
     bond_share: float = num(0.0, **UNIT)
@@ -329,7 +349,9 @@ class BankConfig:
     threshold_25: float = num(0.15, 0.0, 10.0, unit="pp")
     threshold_50: float = num(0.6, 0.0, 10.0, unit="pp")
     max_move: float = num(0.25, 0.0, 0.5, multiple=0.25, unit="pp")
-    min_spacing_months: float = num(0.0, 0.0, 120.0, unit="months")
+    min_spacing_months: float = num(0.0, 0.0, 120.0, unit="months")   # preferred spacing
+    spacing_penalty: float = num(0.0, 0.0, 10.0, unit="pp")   # extra hurdle within it
+    neutral_from: NeutralFrom = NeutralFrom.prior
     lower_bound: float = num(0.0, -5.0, 30.0, multiple=0.125, unit="%")
     pause_in_stress: bool = False
 
@@ -343,6 +365,7 @@ class PolicyConfig:
 
 @dataclass
 class YieldsConfig:
+    anchor: Anchor = Anchor.snapshot
     expectations_speed: float = num(0.3, 0.0, 100.0, low_open=True, unit="1/yr")
     jgb_term_premium: OUConfig = field(default_factory=OUConfig)
     ust_term_premium: OUConfig = field(default_factory=OUConfig)

@@ -34,6 +34,7 @@ class Prior:
     name: str
     prior: PriorConfig
     central: float
+    shift: float = 0.0          # added to every draw (a neutral rate taken from the snapshot)
 
 
 @dataclass
@@ -260,6 +261,7 @@ def _global(cfg: Config, start: np.datetime64) -> np.ndarray:
     g["boj_since0"] = _years(start, parse_date(snap.boj_last_move, "snapshot.boj_last_move"))
     g["fed_since0"] = _years(start, parse_date(snap.fed_last_move, "snapshot.fed_last_move"))
     g["policy_rules"] = bool(m.policy.decisions)
+    g["anchor_snapshot"] = m.yields.anchor == "snapshot"
     lam = m.yields.expectations_speed
     g["expectations_factor"] = (1.0 - math.exp(-10.0 * lam)) / (10.0 * lam)
     g["fiscal_jump_size"] = m.yields.fiscal_jump_size
@@ -303,6 +305,7 @@ def _bank(b) -> np.ndarray:
     r["threshold_50"] = b.threshold_50
     r["max_move"] = b.max_move
     r["min_spacing"] = b.min_spacing_months / 12.0 - 0.5 / BUSINESS_DAYS_PER_YEAR
+    r["spacing_penalty"] = b.spacing_penalty
     r["lower_bound"] = b.lower_bound
     r["pause_in_stress"] = bool(b.pause_in_stress)
     return rec
@@ -316,7 +319,11 @@ def _classes(cfg: Config, investors: list[str], weeks: np.ndarray):
         c = cfg.investors[name]
         r = classes[i:i + 1]
         r["signal"] = L.SIGNAL_KINDS.index(c.signal)
-        r["threshold_mean"] = c.threshold_mean
+        if c.signal == "allocation_drift":
+            r["threshold_mean"] = c.threshold_mean
+        else:
+            r["threshold_distance"] = c.threshold_distance
+        r["spot_footprint"] = c.spot_footprint
         r["threshold_width"] = c.threshold_width
         r["reentry_gap"] = c.reentry_gap
         r["hedge_share"] = c.hedge_share
@@ -327,6 +334,8 @@ def _classes(cfg: Config, investors: list[str], weeks: np.ndarray):
         r["foreign_weight"] = c.foreign_weight
         r["target_weight"] = c.target_weight
         class_steps["speed"][:, i] = 1.0 - np.exp(-weeks / c.adjustment_weeks)
+        rebuild = c.adjustment_weeks if c.rebuild_weeks is None else c.rebuild_weeks
+        class_steps["rebuild_speed"][:, i] = 1.0 - np.exp(-weeks / rebuild)
         class_steps["basis_speed"][:, i] = 1.0 - np.exp(-weeks / c.basis_weeks)
     return classes, class_steps
 
@@ -349,8 +358,15 @@ def build_inputs(cfg: Config) -> Inputs:
                     chol_calm=chol_calm, chol_stress=chol_stress, classes=classes,
                     class_steps=class_steps)
     pol, imp = m.policy, m.impact
-    priors = {"neutral_boj": Prior("policy.boj.neutral", pol.boj.neutral_prior, pol.boj.neutral),
-              "neutral_fed": Prior("policy.fed.neutral", pol.fed.neutral_prior, pol.fed.neutral),
+    # neutral_from=snapshot: the policy rate at the snapshot is the bank's neutral rate, with
+    # the prior's spread around it (the prior's draws shifted by rate - neutral).
+    shift = {bank: (getattr(snap, f"{bank}_rate") - getattr(pol, bank).neutral
+                    if getattr(pol, bank).neutral_from == "snapshot" else 0.0)
+             for bank in ("boj", "fed")}
+    priors = {"neutral_boj": Prior("policy.boj.neutral", pol.boj.neutral_prior, pol.boj.neutral,
+                                   shift["boj"]),
+              "neutral_fed": Prior("policy.fed.neutral", pol.fed.neutral_prior, pol.fed.neutral,
+                                   shift["fed"]),
               "impact": Prior("impact.price_impact", imp.price_impact_prior, imp.price_impact)}
     class_priors = []
     for name in investors:
@@ -372,8 +388,8 @@ def path_parameters(inputs: Inputs, start: int, stop: int) -> tuple[np.ndarray, 
     seed = inputs.plan.seed
 
     def draw(p: Prior) -> np.ndarray:
-        return draw_prior(p.prior, p.central, parameter_uniforms(seed, p.name, paths),
-                          inputs.uncertain)
+        return p.shift + draw_prior(p.prior, p.central, parameter_uniforms(seed, p.name, paths),
+                                    inputs.uncertain)
 
     par = _records(L.PATH_PARAM, len(paths))
     par["neutral_boj"] = draw(inputs.priors["neutral_boj"])

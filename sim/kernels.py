@@ -190,17 +190,32 @@ def official_impact(flow, k, limit, announcement):
 
 
 @njit(cache=True, inline="always")
-def _crossed_share(m, mu, width, phi0, z0):
-    """Share of a class's current holders whose threshold the signal ``m`` has crossed.
+def _crossed_share(m, mu, width, phi0, z0, rebuild):
+    """Share of a class's snapshot holdings whose holders' threshold the signal ``m`` has
+    crossed; negative (holdings above the snapshot's) for a class that rebuilds.
 
-    Thresholds are Normal(mu, width) across investors; those holding at the snapshot are the
-    ones whose threshold lay above the initial signal, whose CDF value is ``phi0``.
+    Thresholds are Normal(mu, width) across potential holders, mu being the snapshot signal
+    plus the class's threshold distance; those holding at the snapshot are the ones whose
+    threshold lay above the snapshot signal, a share 1 - ``phi0`` of them.  Below the snapshot
+    signal a rebuilding class gains the holders whose threshold the signal has fallen back
+    under (down to -phi0 / (1 - phi0)); any other class stays at zero.
     """
     z = (m - mu) / width
-    if z <= z0:  # not past the snapshot signal: nobody has crossed (saves the erfc)
+    if z <= z0 and not rebuild:  # not past the snapshot signal: nobody has crossed
         return 0.0
     share = (norm_cdf(z) - phi0) / (1.0 - phi0)
+    if rebuild:
+        return share
     return share if share > 0.0 else 0.0
+
+
+@njit(cache=True, inline="always")
+def _hedge_ratio(cls, q):
+    """FX hedge ratio of a class (CLASS record) at exit share ``q``: a class that hedges
+    (hedge_share > 0) moves from its snapshot ratio towards max_hedge_ratio as it responds."""
+    if cls.hedge_share > 0.0:
+        return cls.hedge_ratio + (cls.max_hedge_ratio - cls.hedge_ratio) * min(max(q, 0.0), 1.0)
+    return cls.hedge_ratio
 
 
 @njit(cache=True, inline="always")
@@ -251,23 +266,25 @@ def _investor_targets(x, market, inv):
             target = q + act * ((1.0 - pos_target) - q)
         else:
             m = _signal(cls, x, h.basis, market.rates, vol_pct)
-            mu = cls.threshold_mean
             width = cls.threshold_width
-            phi0 = h.phi0
-            z0 = h.z0
-            lower = _crossed_share(m, mu, width, phi0, z0)
+            lower = _crossed_share(m, h.mu, width, h.phi0, h.z0, cls.carry)
             if q < lower:
                 target = lower
             else:
-                upper = _crossed_share(m + cls.reentry_gap, mu, width, phi0, z0)
+                upper = _crossed_share(m + cls.reentry_gap, h.mu, width, h.phi0, h.z0, cls.carry)
                 target = upper if q > upper else q
-        qn = q + inv.speeds[c].speed * (target - q)
+        # Exits at the class's adjustment speed, re-entry at its rebuild speed.
+        speed = inv.speeds[c].speed if target >= q else inv.speeds[c].rebuild_speed
+        qn = q + speed * (target - q)
         h.q_new = qn
-        dq = qn - q
-        hs = cls.hedge_share
         par = inv.params[c]
-        buying += par.holdings * dq * (par.repatriation * (1.0 - hs)
-                                       + hs * (cls.max_hedge_ratio - cls.hedge_ratio))
+        # Spot yen bought: the unhedged, repatriated part of a sale (a hedged asset's sale
+        # unwinds its hedge instead), plus the holdings left times the rise of the hedge ratio;
+        # only the class's spot footprint of it reaches the spot market.
+        sold = par.holdings * (1.0 - cls.hedge_share) * (qn - q)
+        hedge_new = _hedge_ratio(cls, qn)
+        buying += cls.spot_footprint * (sold * (1.0 - h.hedge) * par.repatriation
+                                        + (h.holdings - sold) * (hedge_new - h.hedge))
     return buying, var
 
 
@@ -341,6 +358,11 @@ def _decide(bank, meeting, rules_on, seen):
                    + bank.activity_response * seen.activity
                    + bank.fx_response * 100.0 * (seen.logfx - bank.logfx_reference))
         latent = bank.smoothing * (desired - seen.rate) + bank.decision_noise * seen.shock
+        if seen.since < bank.min_spacing:
+            # Within the preferred spacing a move needs a stronger case: the penalty comes off
+            # the pressure in either direction.
+            pressure = abs(latent) - bank.spacing_penalty
+            latent = math.copysign(pressure, latent) if pressure > 0.0 else 0.0
         if latent > bank.threshold_50:
             move = 0.5
         elif latent > bank.threshold_25:
@@ -353,8 +375,6 @@ def _decide(bank, meeting, rules_on, seen):
             move = 0.0
         cap = bank.max_move
         move = min(max(move, -cap), cap)
-        if seen.since < bank.min_spacing:
-            move = 0.0
         if move > 0.0 and seen.stress and bank.pause_in_stress:
             move = 0.0
     new = max(seen.rate + move, bank.lower_bound)
@@ -413,6 +433,9 @@ def simulate_path(rng, model, per_path, outs, p, scratch):
     expf = g.expectations_factor
     tpj = g.jgb0 - (rs_boj + (boj - rs_boj) * expf)
     tpu = g.ust0 - (rs_fed + (fed - rs_fed) * expf)
+    # Long-run term premia: their snapshot values (no drift by construction) or the config's.
+    mean_tpj = tpj if g.anchor_snapshot else g.mean_jgb_term_premium
+    mean_tpu = tpu if g.anchor_snapshot else g.mean_ust_term_premium
     jgb, ust = g.jgb0, g.ust0
     spread = ust - jgb
     x = g.logfx0
@@ -436,12 +459,16 @@ def simulate_path(rng, model, per_path, outs, p, scratch):
         h.q = 0.0
         h.holdings = cpp[c].holdings
         h.basis = x
+        h.hedge = cls.hedge_ratio
         if cls.signal == ALLOCATION:
             h.phi0 = 0.0
             h.z0 = -np.inf
+            h.mu = 0.0
         else:
+            # Current holders' thresholds lie threshold_distance beyond the snapshot signal.
             m0 = _signal(cls, x, x, rates, vol0)
-            z0 = (m0 - cls.threshold_mean) / cls.threshold_width
+            h.mu = m0 + cls.threshold_distance
+            z0 = (m0 - h.mu) / cls.threshold_width
             phi0 = norm_cdf(z0)
             h.phi0 = min(phi0, 1.0 - 1e-12)
             # Below z0 the share is exactly zero; with phi0 clipped that shortcut would not hold.
@@ -451,6 +478,7 @@ def simulate_path(rng, model, per_path, outs, p, scratch):
         oc.repatriation_by_investor = 0.0
         oc.hedge_by_investor = 0.0
         oc.holdings_end = cpp[c].holdings
+        oc.holdings_low = cpp[c].holdings
     cum_unwind = 0.0
     cum_repat = 0.0
     cum_hedge = 0.0
@@ -511,12 +539,12 @@ def simulate_path(rng, model, per_path, outs, p, scratch):
                 since_fed = 0.0
 
         # Term premia and 10y yields.
-        tpj = (_ou(tpj, g.mean_jgb_term_premium, step.a_jgb_term_premium,
+        tpj = (_ou(tpj, mean_tpj, step.a_jgb_term_premium,
                    step.s_jgb_term_premium, e_tpj)
                + step.ev_jgb_term_premium + pending_tpj)
         if shocks.fiscal < step.p_fiscal:
             tpj += g.fiscal_jump_size
-        tpu = (_ou(tpu, g.mean_ust_term_premium, step.a_ust_term_premium,
+        tpu = (_ou(tpu, mean_tpu, step.a_ust_term_premium,
                    step.s_ust_term_premium, e_tpu)
                + step.ev_ust_term_premium + pending_tpu)
         jgb = rs_boj + (boj - rs_boj) * expf + tpj
@@ -585,11 +613,14 @@ def simulate_path(rng, model, per_path, outs, p, scratch):
             dq = h.q_new - h.q
             h.q = h.q_new
             h0 = cpp[c].holdings
-            hs = cls.hedge_share
-            unwind = h0 * (1.0 - hs) * dq
+            unwind = h0 * (1.0 - cls.hedge_share) * dq
             repat = cpp[c].repatriation * unwind
-            hedge = h0 * hs * (cls.max_hedge_ratio - cls.hedge_ratio) * dq
+            hedge_new = _hedge_ratio(cls, h.q)
             h.holdings -= unwind
+            hedge = h.holdings * (hedge_new - h.hedge)
+            h.hedge = hedge_new
+            if h.holdings < oc.holdings_low:
+                oc.holdings_low = h.holdings
             oc.unwind_by_investor += unwind
             oc.repatriation_by_investor += repat
             oc.hedge_by_investor += hedge

@@ -97,6 +97,7 @@ GLOBAL = declare(
     F("boj_since0", "f8", "years", "Time since the BoJ's last move at the snapshot"),
     F("fed_since0", "f8", "years", "Time since the Fed's last move at the snapshot"),
     F("policy_rules", "?", "", "Central banks decide by their rules (else rates stay unless scripted)"),
+    F("anchor_snapshot", "?", "", "Term premia revert to their snapshot values (else to the config's means)"),
     F("expectations_factor", "f8", "1", "Weight of today's policy gap in the 10y expected short rate"),
     F("fiscal_jump_size", "f8", "pp", "JGB term-premium jump of a fiscal event"),
     F("ust_tp_per_tn_sold", "f8", "pp per USD tn", "UST term premium per USD tn of bonds sold"),
@@ -134,7 +135,8 @@ BANK = declare(
     F("threshold_25", "f8", "pp", "Latent pressure for a 25bp move"),
     F("threshold_50", "f8", "pp", "Latent pressure for a 50bp move"),
     F("max_move", "f8", "pp", "Largest move at one meeting"),
-    F("min_spacing", "f8", "years", "Least time between two moves"),
+    F("min_spacing", "f8", "years", "Preferred least time between two moves"),
+    F("spacing_penalty", "f8", "pp", "Extra latent hurdle for a move within the preferred spacing"),
     F("lower_bound", "f8", "% p.a.", "Lower bound of the policy rate"),
     F("pause_in_stress", "?", "", "No hikes while markets are in stress"),
 )
@@ -183,19 +185,23 @@ MEETING = declare(
 SIGNAL_KINDS = ("carry_to_risk", "drawdown", "hedged_pickup", "yield_level", "allocation_drift")
 CLASS = declare(
     F("signal", "i8", "", "Decision signal: index into SIGNAL_KINDS"),
-    F("threshold_mean", "f8", "signal units", "Mean exit threshold"),
+    F("threshold_mean", "f8", "pp", "Mean band half-width (allocation classes)"),
+    F("threshold_distance", "f8", "signal units",
+      "Mean distance of current holders' thresholds beyond the snapshot signal"),
     F("threshold_width", "f8", "signal units", "Dispersion of exit thresholds"),
     F("reentry_gap", "f8", "signal units", "Signal retreat before holders come back"),
     F("hedge_share", "f8", "1", "Share of a move made by raising the FX hedge ratio"),
     F("hedge_ratio", "f8", "1", "FX hedge ratio at the snapshot"),
     F("max_hedge_ratio", "f8", "1", "FX hedge ratio when fully out"),
     F("bond_share", "f8", "1", "Share of an unwind sold in US bonds"),
-    F("carry", "?", "", "Counted in the carry crowding"),
+    F("carry", "?", "", "Counted in the carry crowding; may rebuild beyond its snapshot holdings"),
+    F("spot_footprint", "f8", "1", "Share of the class's yen buying that reaches the spot market"),
     F("foreign_weight", "f8", "1", "Foreign weight at the snapshot (allocation classes)"),
     F("target_weight", "f8", "1", "Policy foreign weight (allocation classes)"),
 )
 CLASS_STEP = declare(
-    F("speed", "f8", "1", "Share of the gap to the target exit share closed in the step"),
+    F("speed", "f8", "1", "Share of the gap to a higher target exit share closed in the step"),
+    F("rebuild_speed", "f8", "1", "Share of the gap to a lower target exit share closed in the step"),
     F("basis_speed", "f8", "1", "Share of the gap between the drawdown basis and USD/JPY closed"),
 )
 
@@ -246,6 +252,8 @@ HOLDER = declare(
     F("holdings", "f8", "USD bn", "Foreign holdings left"),
     F("basis", "f8", "log JPY per USD", "Reference level of the drawdown signal"),
     F("phi0", "f8", "1", "Share of thresholds below the snapshot signal"),
+    F("mu", "f8", "signal units", "Mean threshold (snapshot signal plus the threshold distance)"),
+    F("hedge", "f8", "1", "FX hedge ratio now"),
     F("z0", "f8", "1", "Standardised snapshot signal (below it nobody has crossed)"),
 )
 
@@ -281,6 +289,7 @@ CLASS_OUT = declare(
     F("repatriation_by_investor", "f8", "USD bn", "Cumulative repatriation by investor class"),
     F("hedge_by_investor", "f8", "USD bn", "Yen bought through hedging by investor class"),
     F("holdings_end", "f8", "USD bn", "Foreign holdings at the horizon by investor class"),
+    F("holdings_low", "f8", "USD bn", "Lowest foreign holdings over the horizon by investor class"),
 )
 TIME_OUT = declare(
     F("boj_rate", "f8", "% p.a.", "BoJ policy rate"),

@@ -47,9 +47,17 @@ def official_impact(flow, k, limit, announcement):
     return np.where(flow == 0.0, 0.0, out)
 
 
-def crossed_share(m, mu, width, phi0):
+def crossed_share(m, mu, width, phi0, rebuild):
     share = (norm_cdf((m - mu) / width) - phi0) / (1.0 - phi0)
+    if rebuild:
+        return share
     return np.where(share > 0.0, share, 0.0)  # NaN -> 0, as in the kernel
+
+
+def hedge_ratio(cls, q):
+    if cls["hedge_share"] > 0.0:
+        return cls["hedge_ratio"] + (cls["max_hedge_ratio"] - cls["hedge_ratio"]) * np.clip(q, 0.0, 1.0)
+    return np.full_like(q, cls["hedge_ratio"])
 
 
 def signal(cls, x, basis, rates, vol_pct):
@@ -76,7 +84,7 @@ def investor_targets(g, s, classes, speeds):
     qn = np.empty_like(q)
     buying = np.zeros_like(g)
     for c, cls in enumerate(classes):
-        mu, width = cls["threshold_mean"], cls["threshold_width"]
+        width = cls["threshold_width"]
         qc = q[:, c]
         if cls["signal"] == K.ALLOCATION:
             w0, wt = cls["foreign_weight"], cls["target_weight"]
@@ -84,19 +92,21 @@ def investor_targets(g, s, classes, speeds):
             wealth = 1.0 - w0 + w0 * ratio
             drift = 100.0 * (w0 * (1.0 - qc) * ratio / wealth - wt)
             pos_target = wt * wealth / (w0 * ratio)
-            act = norm_cdf((np.abs(drift) - mu) / width)
+            act = norm_cdf((np.abs(drift) - cls["threshold_mean"]) / width)
             target = qc + act * ((1.0 - pos_target) - qc)
         else:
             m = signal(cls, g, s["basis"][:, c], s, vol_pct)
-            phi0 = s["phi0"][c]
-            lower = crossed_share(m, mu, width, phi0)
-            upper = crossed_share(m + cls["reentry_gap"], mu, width, phi0)
+            phi0, mu, rebuild = s["phi0"][c], s["mu"][c], cls["carry"]
+            lower = crossed_share(m, mu, width, phi0, rebuild)
+            upper = crossed_share(m + cls["reentry_gap"], mu, width, phi0, rebuild)
             target = np.where(qc < lower, lower, np.where(qc > upper, upper, qc))
-        qn[:, c] = qc + speeds[c]["speed"] * (target - qc)
-        hs = cls["hedge_share"]
-        hedge_gap = cls["max_hedge_ratio"] - cls["hedge_ratio"]
-        buying += cpp["holdings"][:, c] * (qn[:, c] - qc) * (
-            cpp["repatriation"][:, c] * (1.0 - hs) + hs * hedge_gap)
+        speed = np.where(target >= qc, speeds[c]["speed"], speeds[c]["rebuild_speed"])
+        qn[:, c] = qc + speed * (target - qc)
+        sold = cpp["holdings"][:, c] * (1.0 - cls["hedge_share"]) * (qn[:, c] - qc)
+        hedge_old = s["hedge"][:, c]
+        hedge_new = hedge_ratio(cls, qn[:, c])
+        buying += cls["spot_footprint"] * (sold * (1.0 - hedge_old) * cpp["repatriation"][:, c]
+                                           + (s["hold"][:, c] - sold) * (hedge_new - hedge_old))
     return qn, buying, var
 
 
@@ -166,12 +176,14 @@ def decide(bank, meeting, rules_on, seen):
                    + bank["activity_response"] * seen["activity"]
                    + bank["fx_response"] * 100.0 * (seen["logfx"] - bank["logfx_reference"]))
         latent = bank["smoothing"] * (desired - rate) + bank["decision_noise"] * shock
+        pressure = np.abs(latent) - bank["spacing_penalty"]
+        latent = np.where(seen["since"] < bank["min_spacing"],
+                          np.where(pressure > 0.0, np.copysign(pressure, latent), 0.0), latent)
         c25, c50 = bank["threshold_25"], bank["threshold_50"]
         move = np.select([latent > c50, latent > c25, latent < -c50, latent < -c25],
                          [0.5, 0.25, -0.5, -0.25], 0.0)
         cap = bank["max_move"]
         move = np.minimum(np.maximum(move, -cap), cap)
-        move = np.where(seen["since"] < bank["min_spacing"], 0.0, move)
         if bank["pause_in_stress"]:
             move = np.where((move > 0.0) & seen["stress"], 0.0, move)
     new = np.maximum(rate + move, bank["lower_bound"])
@@ -204,6 +216,8 @@ def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws
     expf = g["expectations_factor"]
     tpj = g["jgb0"] - (rs_boj + (boj - rs_boj) * expf)
     tpu = g["ust0"] - (rs_fed + (fed - rs_fed) * expf)
+    mean_tpj = tpj.copy() if g["anchor_snapshot"] else g["mean_jgb_term_premium"]
+    mean_tpu = tpu.copy() if g["anchor_snapshot"] else g["mean_ust_term_premium"]
     jgb, ust = full(g["jgb0"]), full(g["ust0"])
     spread = ust - jgb
     x = full(g["logfx0"])
@@ -222,14 +236,16 @@ def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws
     vol0 = 100.0 * np.sqrt(g["var0"])
     x0 = g["logfx0"]
     rates0 = {"boj": g["boj0"], "fed": g["fed0"], "jgb": g["jgb0"], "ust": g["ust0"]}
-    phi0 = np.zeros(n_cls)
+    phi0, mu = np.zeros(n_cls), np.zeros(n_cls)
     for c, cls in enumerate(classes):
         if cls["signal"] != K.ALLOCATION:
             m0 = float(signal(cls, x0, x0, rates0, vol0))
-            phi0[c] = min(float(norm_cdf((m0 - cls["threshold_mean"]) / cls["threshold_width"])),
-                          1.0 - 1e-12)
+            mu[c] = m0 + cls["threshold_distance"]
+            phi0[c] = min(float(norm_cdf((m0 - mu[c]) / cls["threshold_width"])), 1.0 - 1e-12)
     q = np.zeros((n, n_cls))
     hold = cpp["holdings"].copy()
+    hold_low = hold.copy()
+    hedge = np.tile(classes["hedge_ratio"], (n, 1))
     basis = np.full((n, n_cls), x0)
     cum_unwind, cum_repat, cum_hedge = np.zeros(n), np.zeros(n), np.zeros(n)
     peak_weekly, first_large = np.zeros(n), np.full(n, -1)
@@ -288,9 +304,11 @@ def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws
             fed, moved = decide(mdl.fed[0], meeting, g["policy_rules"], seen)
             since_fed = np.where(moved, 0.0, since_fed)
 
-        tpj = ou_step(tpj, "jgb_term_premium", e_tpj) + sc["ev_jgb_term_premium"] + pending_tpj
+        tpj = (ou(tpj, mean_tpj, sc["a_jgb_term_premium"], sc["s_jgb_term_premium"], e_tpj)
+               + sc["ev_jgb_term_premium"] + pending_tpj)
         tpj = np.where(z["fiscal"] < sc["p_fiscal"], tpj + g["fiscal_jump_size"], tpj)
-        tpu = ou_step(tpu, "ust_term_premium", e_tpu) + sc["ev_ust_term_premium"] + pending_tpu
+        tpu = (ou(tpu, mean_tpu, sc["a_ust_term_premium"], sc["s_ust_term_premium"], e_tpu)
+               + sc["ev_ust_term_premium"] + pending_tpu)
         jgb = rs_boj + (boj - rs_boj) * expf + tpj
         ust = rs_fed + (fed - rs_fed) * expf + tpu
         new_spread = ust - jgb
@@ -325,8 +343,9 @@ def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws
         official = official_impact(external, k, limit, g["announcement"])
 
         paths = dict(x=x_check, var=var_check, boj=boj, fed=fed, jgb=jgb, ust=ust, q=q, cpp=cpp,
-                     basis=basis, xoff=x_pre - official, impact=k_private)
-        step = dict(dt=sc["since_check"], weeks=sc["weeks"], ewma=sc["ewma"], logfx0=logfx0, phi0=phi0,
+                     basis=basis, hold=hold, hedge=hedge, xoff=x_pre - official, impact=k_private)
+        step = dict(dt=sc["since_check"], weeks=sc["weeks"], ewma=sc["ewma"], logfx0=logfx0,
+                    phi0=phi0, mu=mu,
                     limit=limit)
         speeds = mdl.class_steps[t]
         _, converged, qn, buying, var = solve_step(paths, step, classes, speeds,
@@ -341,18 +360,21 @@ def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws
         bonds_sold, bonds_home = np.zeros(n), np.zeros(n)
         for c, cls in enumerate(classes):
             dq = qn[:, c] - q[:, c]
-            h0, hs = cpp["holdings"][:, c], cls["hedge_share"]
-            unwind = h0 * (1.0 - hs) * dq
+            h0 = cpp["holdings"][:, c]
+            unwind = h0 * (1.0 - cls["hedge_share"]) * dq
             repat = cpp["repatriation"][:, c] * unwind
-            hedge = h0 * hs * (cls["max_hedge_ratio"] - cls["hedge_ratio"]) * dq
+            hedge_new = hedge_ratio(cls, qn[:, c])
             hold[:, c] -= unwind
+            hedge_bought = hold[:, c] * (hedge_new - hedge[:, c])
+            hedge[:, c] = hedge_new
+            hold_low[:, c] = np.minimum(hold_low[:, c], hold[:, c])
             oc = out_cls[:, c]
             oc["unwind_by_investor"] += unwind
             oc["repatriation_by_investor"] += repat
-            oc["hedge_by_investor"] += hedge
+            oc["hedge_by_investor"] += hedge_bought
             step_unwind += unwind
             step_repat += repat
-            cum_hedge += hedge
+            cum_hedge += hedge_bought
             bonds_sold += cls["bond_share"] * unwind
             bonds_home += cls["bond_share"] * repat
             basis[:, c] += speeds[c]["basis_speed"] * (x_new - basis[:, c])
@@ -392,6 +414,7 @@ def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws
         fail_step = np.where((fail_step == 0) & ~np.isfinite(state_sum), t + 1, fail_step)
 
     out_cls["holdings_end"] = hold
+    out_cls["holdings_low"] = hold_low
     with np.errstate(divide="ignore", invalid="ignore"):
         amplification = np.where(abs_exo > 0.0, abs_total / abs_exo, 1.0)
     values = {"cum_unwind": cum_unwind, "cum_repatriation": cum_repat,

@@ -28,7 +28,7 @@ DEFAULT_VARY = (
     ("model.policy.boj.min_spacing_months", 3.0, 12.0),
     ("model.fx.spread_elasticity", 3.0, 7.0),
     ("model.fx.crash_intensity", 0.15, 0.6),
-    ("investors.life_insurers.threshold_mean", -1.3, -0.7),
+    ("investors.life_insurers.threshold_distance", 0.3, 0.9),
 )
 
 

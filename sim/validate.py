@@ -224,6 +224,15 @@ def validate(cfg: Config) -> None:
         if c.signal == "allocation_drift":
             _check(0 < c.foreign_weight < 1, f"{key}.foreign_weight", c.foreign_weight, "in (0, 1)")
             _check(0 < c.target_weight < 1, f"{key}.target_weight", c.target_weight, "in (0, 1)")
+            _check(c.threshold_mean is not None, f"{key}.threshold_mean", None,
+                   "a number (the band half-width of an allocation_drift class, pp)")
+        else:
+            _check(c.threshold_mean is None, f"{key}.threshold_mean", c.threshold_mean,
+                   "null for a threshold class: use threshold_distance (distance of current "
+                   "holders' thresholds beyond the snapshot signal)")
+            _check(c.threshold_distance is not None, f"{key}.threshold_distance", None,
+                   "a number (mean distance of current holders' thresholds beyond the "
+                   "snapshot signal, signal units)")
 
     # Scripted events and observations must fall on the simulated grid (after the snapshot,
     # no later than the horizon's last date).

@@ -25,6 +25,8 @@ def _full_exit_base(paths):
             "model.parameter_uncertainty=true",
             "investors.leveraged.holdings_prior={dist: normal, sd: 50.0}",
             "investors.leveraged.repatriation_prior={dist: fixed}",
+            # Thresholds close to the snapshot signal, so that the move pushes every holder out.
+            "investors.leveraged.threshold_distance=0.05", "investors.leveraged.threshold_width=0.05",
             "scenario.events=[{date: '2025-12-26', kind: boj_decision, value: 5.0}]"]
 
 

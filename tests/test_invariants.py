@@ -55,9 +55,15 @@ def test_solver_finds_the_equilibrium_the_iteration_reaches():
     holders["basis"] = x0
     holders["phi0"] = 0.01
     holders["z0"] = -2.3263478740408408  # the standard normal quantile of 0.01
+    # Mean threshold placed so that 1% of potential holders lie below the snapshot signal
+    # (carry-to-risk at 8% vol); the class's whole yen buying reaches the spot market.
+    classes = inputs.model.classes.copy()
+    classes["spot_footprint"] = 1.0
+    classes["threshold_width"] = 0.08
+    holders["mu"] = -(3.625 - 0.75) / 8.0 + 2.3263478740408408 * 0.08
     speeds = np.zeros(1, L.CLASS_STEP)
     speeds["speed"] = 1.0
-    inv = K.Investors(inputs.model.classes, speeds, cpp[0], holders)
+    inv = K.Investors(classes, speeds, cpp[0], holders)
     rates = K.Rates(boj=0.75, fed=3.625, jgb=1.91, ust=3.72)
     several = 0
     for shock in np.linspace(-0.08, 0.0, 33):

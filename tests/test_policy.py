@@ -21,8 +21,9 @@ def test_rates_move_only_at_meetings_in_25bp_steps(default_run):
     assert np.all(r["boj_rate"].values >= 0.0)
 
 
-def test_boj_respects_minimum_spacing(default_run):
-    cfg, r = default_run
+def test_boj_spacing_is_a_hard_cap_under_a_prohibitive_penalty():
+    cfg = small(["model.policy.boj.spacing_penalty=10"], paths=1000, months=24)
+    r = run(cfg)
     dt = step_years(cfg)
     elapsed = np.concatenate([[0.0], np.cumsum(dt)])
     # At least the configured spacing, to within half a business day (26 weeks count as 6 months).
@@ -33,8 +34,8 @@ def test_boj_respects_minimum_spacing(default_run):
 
 
 def test_scripted_decision_happens_on_its_date():
-    cfg = small(["+scenario.events=[{date: '2026-02-10', kind: boj_decision, value: 0.5}]"],
-                paths=512, months=6)
+    cfg = small(["+scenario.events=[{date: '2026-02-10', kind: boj_decision, value: 0.5}]",
+                 "model.policy.boj.spacing_penalty=10"], paths=512, months=6)
     r = run(cfg)
     t = int(np.searchsorted(r["time"].values, np.datetime64("2026-02-10"))) - 1
     boj = r["boj_rate"].values
@@ -68,3 +69,14 @@ def test_faster_boj_never_lowers_the_carry_unwind_under_common_random_numbers():
         diff = unwind[fast] - unwind[slow]
         se = diff.std(ddof=1) / math.sqrt(len(diff))
         assert diff.mean() > 4 * se, (fast, slow, diff.mean(), se)
+
+
+def test_a_strong_case_overrides_the_boj_preferred_spacing():
+    """The spacing is a preference: P(BoJ >= 1.5% at one year) from 0.75% needs three hikes in
+    a year against a six-month spacing; it is small but positive, and zero under a hard cap."""
+    share = {}
+    for penalty in (1.5, 10.0):
+        r = run(small([f"model.policy.boj.spacing_penalty={penalty}"], paths=2000, months=12))
+        share[penalty] = (r["boj_rate"].values[:, -1] >= 1.5).mean()
+    assert share[10.0] == 0.0
+    assert share[1.5] > 4 * math.sqrt(share[1.5] * (1 - share[1.5]) / 2000) > 0.0

@@ -76,6 +76,9 @@ PLAN = {
         set={**SMALL, "sampler.horizon_months": "6"}, expect="daily steps"),
     "carrysim run investors.leveraged.holdings=500 model.parameter_uncertainty=false": RUN,
     "carrysim run model.policy.boj.min_spacing_months=3": RUN,
+    "carrysim run model.policy.boj.spacing_penalty=10": RUN,
+    "carrysim run model.policy.boj.neutral_from=snapshot": RUN,
+    "carrysim run model.yields.anchor=config": RUN,
     """carrysim run 'scenario.events=[{date: "2026-03-19", kind: boj_decision, value: 0.25}]'""": Plan(
         set={**SMALL, "sampler.horizon_months": "4"}),
     "carrysim run -m investors.leveraged.holdings=160,300,500": Plan(set=SMALL, expect="Comparison written to", slow=True),
@@ -92,8 +95,8 @@ PLAN = {
     "carrysim sensitivity --vary model.impact.price_impact=0.05,0.2 --metric exceedance --level 500": Plan(
         set={"sampler.paths": "200", "sampler.horizon_months": "3"}, expect="P(cumulative unwind > USD 500bn)"),
     "carrysim stress model.parameter_uncertainty=false --key investors.leveraged.holdings "
-    "--low 160 --high 500 --level 500 --probability 0.15": Plan(
-        set={"sampler.paths": "300"}, expect="P(cumulative unwind > USD 500bn) = 15% at"),
+    "--low 160 --high 500 --level 300 --probability 0.5": Plan(
+        set={"sampler.paths": "300"}, expect="P(cumulative unwind > USD 300bn) = 50% at"),
     "carrysim run -m hydra/launcher=submitit_local scenario=baseline,spread_compression "
     "sampler.paths=300 sampler.horizon_months=6 output.plots=false": Plan(
         set=SMALL, expect="Comparison written to", slow=True),

@@ -1,0 +1,76 @@
+"""Flow facts and paired signs (issue 12): the July-August 2024 replay, the life insurers'
+hedge-ratio behaviour, the Capital Economics check, and the signs the economics says on the
+same shocks.  Seeded; margins in Monte Carlo standard errors of paired differences."""
+from __future__ import annotations
+
+import pytest
+
+from sim import flowfacts as F
+from tests.helpers import SHARED_DATA
+
+Z = 4.0  # margin in standard errors
+
+
+def _inside(value, se, low, high):
+    return low - Z * se <= value <= high + Z * se
+
+
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs the shared FRED files")
+def test_july_2024_replay_holds_the_published_flow_facts():
+    """Most of the leveraged stock unwinds and USD/JPY falls about 12%, while Japanese
+    institutions' flows stay small: the carry's partial spot footprint and the intervention
+    fact hold together (docs/model.md, "Flow facts")."""
+    got = F.july_2024(str(SHARED_DATA), paths=1000)
+    for name, (low, high, _) in F.JULY_2024_FACTS.items():
+        value, se = got[name]
+        assert _inside(value, se, low, high), (name, value, se)
+    # The carry classes, not the institutions, make the move.
+    assert got["institutional_unwind"][0] < 0.5 * 250.0 * got["leveraged_unwound_share"][0]
+
+
+def test_hedge_response_is_holdings_times_the_hedge_ratio_change():
+    """With no sales (hedge_share 1) a rise from 45% to 60% hedged buys holdings x 0.15 of yen,
+    the RBC identity; with sales the insurers' holdings fall on the way, so they buy less by
+    hedging and some yen spot from the unhedged part of what they sell."""
+    pure = F.hedge_response(["investors.life_insurers.hedge_share=1.0"])
+    assert pure["hedge_yen_buying"][0] == pytest.approx(1150.0 * 0.15)
+    assert pure["sales"][0] == 0.0
+    mixed = F.hedge_response()
+    assert 0.0 < mixed["hedge_yen_buying"][0] < pure["hedge_yen_buying"][0]
+    assert mixed["sales"][0] > 0.0 and mixed["spot_yen_from_sales"][0] > 0.0
+    # A larger move of the hedged pick-up is needed than the one that starts the response.
+    assert 0.0 < mixed["pickup_fall"][0] < 2.0
+
+
+def test_capital_economics_check_is_a_paired_difference():
+    got = F.capital_economics(paths=1000)
+    value, se = got["unwind_attributable"]
+    assert value > Z * se
+    assert value < got["unwind_scenario"][0]
+    rvalue, rse = got["repatriation_attributable"]
+    assert 0.0 < rvalue <= value + Z * se
+
+
+def test_risk_off_raises_the_largest_yen_rally():
+    diff, se = F.paired([], ["scenario=risk_off"], "largest_yen_appreciation", paths=2000)
+    assert diff > Z * se, (diff, se)
+
+
+def test_hawkish_boj_raises_the_carry_unwind_relative_to_a_boj_pause():
+    """The carry unwind (leveraged and retail traders) rises with BoJ hikes.  The total need
+    not: every hike cuts the cost of an FX hedge by as much, so the hedged pick-up of banks
+    (fully hedged) improves and they sell less (docs/model.md, section 7.9)."""
+    def carry(ds):
+        return ds["unwind_by_investor"].sel(investor=["leveraged", "retail"]).sum("investor").values
+
+    diff, se = F.paired(["scenario=boj_pause"], ["scenario=hawkish_boj"], None, paths=2000,
+                        reduce=carry)
+    assert diff > Z * se, (diff, se)
+
+
+def test_larger_carry_stock_raises_crash_risk_and_the_unwind():
+    big = ["investors.leveraged.holdings=500",
+           "investors.leveraged.holdings_prior={dist: triangular, low: 320.0, high: 1000.0}"]
+    for variable in ("crashes", "cum_unwind", "largest_yen_appreciation"):
+        diff, se = F.paired([], big, variable, paths=2000)
+        assert diff > Z * se, (variable, diff, se)
