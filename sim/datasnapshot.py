@@ -255,8 +255,10 @@ def describe(levels: dict, directory) -> str:
 # ---------------------------------------------------------------------------------------------
 
 #: The date the December-2025 views of the configs describe (the seed articles, the neutral-rate
-#: priors, the BoJ's expected pace, the BoJ's reaction to a yen near 150): a data snapshot on or
-#: after it keeps them; one before it gets the point-in-time rules below.
+#: priors, the BoJ's reaction to a yen near 150): a data snapshot on or after it keeps them; one
+#: before it gets the point-in-time rules below.  The BoJ's preferred spacing (six months) is
+#: kept at every date: measured, dropping it before 2025 triples the BoJ's moves a year at past
+#: origins, far above the data (docs/model.md, 17.2).
 PRIORS_DATE = np.datetime64("2025-12-01")
 #: Dated life-insurer FX hedge ratios (FACTS.md, Reuters): about 80% in 2010; 44.4% for the nine
 #: majors in H2 FY2024 (October 2024 - March 2025, dated at its end).
@@ -290,11 +292,6 @@ POINT_IN_TIME = (
          "neutral rate is the BoJ's stance at the date"),
     Rule("model.policy.fed.neutral_from", lambda get, lv: "snapshot",
          "the Fed neutral prior 2.5-3.5% is a 2025 assumption: before it, the Fed's stance at the date"),
-    Rule("model.policy.boj.min_spacing_months", lambda get, lv: 0.0,
-         "'a hike every six months' is a large US bank's 2025 expectation: no preferred spacing "
-         "at other dates; only with the neutral rule (with a 2025 neutral prior and no spacing the "
-         "BoJ would hike from the zero bound at every meeting)",
-         requires="model.policy.boj.neutral_from"),
     Rule("model.policy.boj.fx_reference", lambda get, lv: lv["usdjpy"],
          "the BoJ's reaction to a yen weaker than 150 is the 2024-25 concern: at other dates its "
          "FX term starts at zero (reference = USD/JPY at the date); only with the neutral rule "
