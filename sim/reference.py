@@ -11,7 +11,6 @@ solver tolerance.  A path whose state becomes non-finite gets its failing step i
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import erfc
 
 from sim import kernels as K
 from sim import layout as L
@@ -27,8 +26,25 @@ def shocks(seed: int, block_size: int, n_paths: int, n_steps: int) -> np.ndarray
     return out
 
 
+def norm_cdf_pdf(x):
+    """:func:`sim.kernels.norm_cdf_pdf` elementwise: the same table, the same arithmetic."""
+    x = np.asarray(x, dtype=float)
+    u = (x + K.CDF_LIMIT) * (1.0 / K.CDF_STEP)
+    with np.errstate(invalid="ignore"):
+        i = np.clip(np.nan_to_num(u), 0, K.CDF_TABLE.shape[0] - 1).astype(np.int64)
+    t = u - i
+    c = K.CDF_TABLE[i].T
+    cdf = ((((c[5] * t + c[4]) * t + c[3]) * t + c[2]) * t + c[1]) * t + c[0]
+    slope = (((5.0 * c[5] * t + 4.0 * c[4]) * t + 3.0 * c[3]) * t + 2.0 * c[2]) * t + c[1]
+    slope = slope * (1.0 / K.CDF_STEP)
+    upper, lower = x >= K.CDF_LIMIT, x <= -K.CDF_LIMIT
+    cdf = np.where(upper, 1.0, np.where(lower, 0.0, cdf))
+    slope = np.where(upper | lower, 0.0, slope)
+    return cdf, slope
+
+
 def norm_cdf(x):
-    return 0.5 * erfc(-x * 0.7071067811865476)
+    return norm_cdf_pdf(x)[0]
 
 
 def price_impact(flow, k, limit):
@@ -47,15 +63,12 @@ def official_impact(flow, k, limit, announcement):
     return np.where(flow == 0.0, 0.0, out)
 
 
-def norm_pdf(x):
-    return 0.3989422804014327 * np.exp(-0.5 * x * x)
-
-
 def crossed_share(m, mu, width, phi0, rebuild):
     """The crossed share and its derivative in the signal m."""
     z = (m - mu) / width
-    share = (norm_cdf(z) - phi0) / (1.0 - phi0)
-    slope = norm_pdf(z) / (width * (1.0 - phi0))
+    cdf, pdf = norm_cdf_pdf(z)
+    share = (cdf - phi0) / (1.0 - phi0)
+    slope = pdf / (width * (1.0 - phi0))
     if rebuild:
         return share, slope
     keep = share > 0.0  # NaN -> 0, as in the kernel
@@ -116,10 +129,10 @@ def investor_targets(g, s, classes, speeds):
             drift = 100.0 * (w0 * (1.0 - qc) * ratio / wealth - wt)
             pos_target = wt * wealth / (w0 * ratio)
             za = (np.abs(drift) - cls["threshold_mean"]) / width
-            act = norm_cdf(za)
+            act, density = norm_cdf_pdf(za)
             target = qc + act * ((1.0 - pos_target) - qc)
             d_drift = 100.0 * w0 * (1.0 - qc) * ratio * (1.0 - w0) / (wealth * wealth)
-            d_act = np.copysign(norm_pdf(za) / width, drift) * d_drift
+            d_act = np.copysign(density / width, drift) * d_drift
             d_target = d_act * ((1.0 - pos_target) - qc) + act * wt * (1.0 - w0) / (w0 * ratio)
         else:
             m = signal(cls, g, s["basis"][:, c], s, vol_pct)
