@@ -32,7 +32,8 @@ def _erfc(x):
 def _erfc_pdf(x):
     acc = 0.0
     for v in x:
-        acc += 0.5 * math.erfc(-v * 0.7071067811865476) + 0.3989422804014327 * math.exp(-0.5 * v * v)
+        acc += (0.5 * math.erfc(-v * 0.7071067811865476)
+                + 0.3989422804014327 * math.exp(-0.5 * v * v))
     return acc
 
 

@@ -426,15 +426,15 @@ def solve_step(market, inv, max_iter, tol):
     being the investors' response at g, whose candidate shares are in ``inv.holders.q_new``
     (the last evaluation is always at the returned level).
 
-    The search starts from the level with official flows only, the path a market would take
-    (tatonnement), and moves by Newton steps g - h / h' on the residual h(g) = Psi(g) - g,
-    whose derivative h' is analytic (docs/model.md).  Where h' > -1 / NEWTON_REACH (the
-    flows' feedback near or beyond one for one, where a Newton step would reach far), where a Newton step fails to halve |h| without crossing a root, and
-    always as the fallback, it takes the plain iteration step g + h, as today's tatonnement
-    does.  As soon as two iterates straddle a root, the solver keeps that bracket: Newton steps
-    that land strictly inside it and shrink |h| are kept, and otherwise the Illinois variant of
-    regula falsi finds the root between them, so the root selected is the one the path from the
-    start reaches.
+    The search starts from the level with official flows only, where a market would start to
+    grope (tatonnement), and moves by Newton steps g - h / h' on the residual h(g) = Psi(g) - g,
+    whose derivative h' is analytic (docs/model.md, section 8).  Where h' > -1 / NEWTON_REACH
+    (the flows' feedback near or beyond one for one, where a Newton step would reach far) and
+    after a step that failed to halve |h|, it takes the plain iteration step g + h.  As soon as
+    two iterates straddle a root, the solver keeps that bracket: a Newton step is taken when it
+    lands strictly inside it and the previous step halved |h|, and otherwise the Illinois
+    variant of regula falsi.  The root selected is the first one on the way from the start
+    except where steps jump over a pair of close roots (docs/model.md).
     """
     g = market.x_off
     h, buying, var, dh = _residual(g, market, inv, False)

@@ -181,7 +181,8 @@ def solve_step(paths, step, classes, speeds, max_iter, tol):
 
     ``paths`` holds the step's per-path arrays, ``step`` its scalars.  Every unfinished path
     takes one evaluation per round: safeguarded Newton steps (plain iteration g <- g + h where
-    h' > -1 / NEWTON_REACH or the last step failed to halve |h|) until two iterates straddle a root, then
+    h' > -1 / NEWTON_REACH or the last step failed to halve |h|) until two iterates straddle a
+    root, then
     Newton steps inside the bracket with Illinois regula falsi as the fallback.  The returned
     level is always the path's last evaluation, so its response is the one stored.
     """
