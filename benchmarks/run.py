@@ -10,8 +10,12 @@ For a weekly and a daily two-year run it measures, in path-steps per second:
   model's random streams, and a second floor that makes every draw of the model (normals and
   uniforms, ``kernels.draw_shocks``) and stores it;
 * the numpy reference (``sim.reference``) on the model's own shocks, for the same paths (timed
-  without drawing the shocks), checked against the kernel's outputs; and the model on one
-  thread, for a comparison per core.
+  without drawing the shocks), checked against the kernel's outputs, with the solver's residual
+  evaluations per step (the reference runs the kernel's solver, round by round); the model on
+  one thread, for a comparison per core; the model and the reference again in the stress
+  scenario ``risk_off``;
+* the time split: draws (the stored-draws floor), the solver (from the model with the solver
+  cut to one residual evaluation a step, ``model.feedback.max_iter=1``) and the rest.
 
 Then the cold start (empty numba cache) and warm start of the default command line run, and
 the peak resident memory.  Prints Markdown tables.  The floors are the median of three calls.
@@ -46,7 +50,9 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Paths per step length; the horizon is two years.
 SIZES = {"full": {"weekly": 100_000, "daily": 20_000}, "quick": {"weekly": 10_000, "daily": 2_000}}
 SHOCK_CHUNK = 2048  # paths per call of the stored-draws floor (a whole number of blocks)
-TARGET_FLOOR, TARGET_NUMPY = 0.5, 5.0
+TARGET_FLOOR, TARGET_NUMPY = 0.25, 10.0
+#: The stress case: fewer classes sit far from their thresholds, so the solver works harder.
+STRESS = "risk_off"
 CLI = ["sampler.paths=2000", "output.plots=false"]
 
 
@@ -67,7 +73,8 @@ def median_time(fn, *args, repeat=3) -> float:
 
 
 def measure(step: str, n_paths: int) -> list[dict]:
-    """Model, floors and numpy reference for one step length; one row each."""
+    """Model, floors and numpy reference for one step length, baseline and the stress
+    scenario; one row each."""
     def config(*extra):
         return load_config([f"sampler.paths={n_paths}", f"sampler.step={step}",
                             "sampler.horizon_months=24", "output.progress=false", *extra])
@@ -76,18 +83,33 @@ def measure(step: str, n_paths: int) -> list[dict]:
     seed, bs = cfg.sampler.seed, cfg.sampler.block_size
     rows = []
 
-    def row(key, what, paths, steps, seconds, note=""):
+    def row(key, what, paths, steps, seconds, note="", **extra):
         rows.append(dict(key=key, what=what, step=step, paths=paths, steps=steps, seconds=seconds,
-                         rate=paths * steps / seconds, rss=peak_rss_mb(), note=note))
+                         rate=paths * steps / seconds, rss=peak_rss_mb(), note=note, **extra))
 
-    inputs = build_inputs(cfg)
-    chunks = []
-    r = stream(inputs, chunks.append, progress=False)
-    n_steps = len(inputs.dates) - 1
-    row("model", "model (numba kernel)", n_paths, n_steps, r.elapsed, f"{r.threads} threads")
-    pp, cpp, kernel_path = (np.concatenate([getattr(c, name) for c in chunks])
-                            for name in ("params", "class_params", "paths"))
-    del r, chunks
+    def model_and_reference(key, extra, label):
+        inputs = build_inputs(config(*extra))
+        chunks = []
+        r = stream(inputs, chunks.append, progress=False)
+        n_steps = len(inputs.dates) - 1
+        row(key, f"model (numba kernel){label}", n_paths, n_steps, r.elapsed,
+            f"{r.threads} threads")
+        pp, cpp, kernel_path = (np.concatenate([getattr(c, name) for c in chunks])
+                                for name in ("params", "class_params", "paths"))
+        del r, chunks
+        draws = reference.shocks(seed, bs, n_paths, n_steps)
+        reference.EVALUATIONS[:] = 0
+        seconds, outs = timed(reference.simulate, inputs, pp, cpp, draws)
+        evaluations = reference.EVALUATIONS[0] / reference.EVALUATIONS[1]
+        diff = max(float((np.abs(outs[0][name] - kernel_path[name])
+                          / np.maximum(np.abs(kernel_path[name]), 1.0)).max())
+                   for name in L.PATH_OUT.names)
+        row(f"numpy{key[5:]}", f"numpy reference{label}", n_paths, n_steps, seconds,
+            f"1 thread; {evaluations:.2f} residual evaluations a step; max rel. diff. to "
+            f"kernel {diff:.0e}", evaluations=evaluations)
+        return n_steps
+
+    n_steps = model_and_reference("model", [], "")
 
     seeds = block_seeds(seed, 0, -(-n_paths // bs))
     seconds = median_time(K.draw_normals_floor, seeds, bs, n_paths, L.NORMALS_PER_STEP * n_steps,
@@ -105,19 +127,31 @@ def measure(step: str, n_paths: int) -> list[dict]:
     row("draws", f"floor: all {per_step} draws a step", n_paths, n_steps, seconds,
         f"{L.NORMALS_PER_STEP} normals + {L.UNIFORMS_PER_STEP} uniforms, stored")
 
-    draws = reference.shocks(seed, bs, n_paths, n_steps)
-    seconds, outs = timed(reference.simulate, inputs, pp, cpp, draws)
-    diff = max(float((np.abs(outs[0][name] - kernel_path[name])
-                      / np.maximum(np.abs(kernel_path[name]), 1.0)).max())
-               for name in L.PATH_OUT.names)
-    row("numpy", "numpy reference", n_paths, n_steps, seconds,
-        f"1 thread; max rel. diff. to kernel {diff:.0e}")
-    del draws, outs
+    # The solver's share: cut to one residual evaluation a step (the same equations, flows
+    # committed at the first level), the difference to the model is the cost of the others.
+    once = stream(build_inputs(config("model.feedback.max_iter=1")), lambda chunk: None,
+                  progress=False)
+    row("one_eval", "model, solver cut to 1 evaluation", n_paths, n_steps, once.elapsed,
+        f"{once.threads} threads; max_iter=1")
 
     one = stream(build_inputs(config("sampler.threads=1")), lambda chunk: None, progress=False)
     row("model1", "model (numba kernel)", n_paths, n_steps, one.elapsed, "1 thread")
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    model_and_reference("model_stress", [f"scenario={STRESS}"], f", scenario={STRESS}")
     return rows
+
+
+def split(rate: dict, evaluations: float) -> tuple[float, float, float]:
+    """Seconds per million path-steps of the model spent drawing, solving and on the rest.
+
+    Draws: the floor that makes and stores every draw.  Solver: the model's time beyond that of
+    the model cut to one residual evaluation a step is the cost of evaluations - 1 of them,
+    scaled to all of them.  The rest is the remainder (the step's other equations, outputs).
+    """
+    total, draws = 1e6 / rate["model"], 1e6 / rate["draws"]
+    extra = max(total - 1e6 / rate["one_eval"], 0.0)
+    solver = extra * evaluations / (evaluations - 1.0) if evaluations > 1.0 else 0.0
+    return draws, solver, total - draws - solver
 
 
 def start_times() -> list[tuple[str, float, int]]:
@@ -150,17 +184,32 @@ def report(rows, starts, quick) -> str:
         lines.append(f"| {r['step']} | {r['what']} | {r['paths']:,} x {r['steps']} | "
                      f"{r['seconds']:.2f} | {fmt(r['rate'])} | {r['rss']:,.0f} | {r['note']} |")
     lines += ["", "| step | ratio | value | target | met |", "|---|---|---:|---:|---|"]
-    for step in dict.fromkeys(r["step"] for r in rows):
+    steps = list(dict.fromkeys(r["step"] for r in rows))
+    for step in steps:
         rate = {r["key"]: r["rate"] for r in rows if r["step"] == step}
         for name, model, other, target in (
                 (f"floor ({L.NORMALS_PER_STEP} normals)", "model", "floor", TARGET_FLOOR),
                 ("numpy reference", "model", "numpy", TARGET_NUMPY),
+                (f"floor ({L.NORMALS_PER_STEP} normals), scenario={STRESS}", "model_stress",
+                 "floor", TARGET_FLOOR),
+                (f"numpy reference, both scenario={STRESS}", "model_stress", "numpy_stress",
+                 TARGET_NUMPY),
                 ("floor (all draws, stored)", "model", "draws", None),
                 ("numpy reference, both on 1 thread", "model1", "numpy", None)):
             ratio = rate[model] / rate[other]
             met = "" if target is None else ("yes" if ratio >= target else "no")
-            lines.append(f"| {step} | model / {name} | {ratio:.3g} | "
+            label = STRESS if model == "model_stress" else "model"
+            lines.append(f"| {step} | {label} / {name} | {ratio:.3g} | "
                          f"{'' if target is None else f'>= {target:g}'} | {met} |")
+    lines += ["", "| step | residual evaluations a step (baseline, "
+              f"{STRESS}) | s per million path-steps: model | draws | solver | the rest |",
+              "|---|---:|---:|---:|---:|---:|"]
+    for step in steps:
+        rate = {r["key"]: r["rate"] for r in rows if r["step"] == step}
+        ev = {r["key"]: r.get("evaluations") for r in rows if r["step"] == step}
+        draws, solver, rest = split(rate, ev["numpy"])
+        lines.append(f"| {step} | {ev['numpy']:.2f}, {ev['numpy_stress']:.2f} | "
+                     f"{1e6 / rate['model']:.3g} | {draws:.3g} | {solver:.3g} | {rest:.3g} |")
     lines += ["", f"| start of `python -m sim {' '.join(CLI)}` | wall time (s) | exit |",
               "|---|---:|---:|"]
     lines += [f"| {label} | {seconds:.1f} | {code} |" for label, seconds, code in starts]

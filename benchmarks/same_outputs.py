@@ -15,7 +15,9 @@ compared with that folder replaced by ``<root>``.
 ``record`` runs ``python -m sim`` with the tree as working directory (so that tree's ``sim`` is
 imported) for each case below: the default scenario, a daily replay, a sweep of three scenarios,
 a zarr run, and a zarr run on a local Dask cluster.  ``--paths`` scales them (default 3,000).
-Exit status 0 when every output agrees, 1 otherwise.
+Exit status 0 when every output agrees, 1 otherwise.  For a numeric variable that differs,
+``compare`` prints the largest absolute and relative difference and the share of values that
+differ (to report a change that is meant to move results only within a tolerance).
 """
 from __future__ import annotations
 
@@ -86,6 +88,22 @@ def _same_values(a: xr.Variable, b: xr.Variable) -> bool:
     return bool(np.array_equal(x, y))
 
 
+def _largest(a: xr.Variable, b: xr.Variable) -> str:
+    """The largest absolute and relative difference of two numeric variables of one shape."""
+    x, y = np.asarray(a.values), np.asarray(b.values)
+    if x.shape != y.shape or x.dtype.kind not in "fiu" or y.dtype.kind not in "fiu":
+        return ""
+    x, y = x.astype(float), y.astype(float)
+    both = np.isfinite(x) & np.isfinite(y)
+    diff = np.abs(x - y)[both]
+    if diff.size == 0:
+        return ""
+    rel = diff / np.maximum(np.abs(x[both]), 1e-300)
+    share = np.count_nonzero(diff) / diff.size
+    return (f" (largest abs. difference {diff.max():.3g}, rel. {rel.max():.3g}; "
+            f"{share:.2%} of values differ)")
+
+
 def compare_datasets(a: xr.Dataset, b: xr.Dataset) -> list[str]:
     problems = []
     if set(a.variables) != set(b.variables):
@@ -93,7 +111,7 @@ def compare_datasets(a: xr.Dataset, b: xr.Dataset) -> list[str]:
     for name in sorted(set(a.variables) & set(b.variables)):
         va, vb = a.variables[name], b.variables[name]
         if not _same_values(va, vb):
-            problems.append(f"{name}: values, dims or dtype differ")
+            problems.append(f"{name}: values, dims or dtype differ{_largest(va, vb)}")
         if dict(va.attrs) != dict(vb.attrs):
             problems.append(f"{name}: attributes differ")
     keys = (set(a.attrs) | set(b.attrs)) - VOLATILE_ATTRS

@@ -134,9 +134,64 @@ def _draw_block(rng, first, stop, out):
             rec.intervention = s.intervention
 
 
+# ---------------------------------------------------------------------------------------
+# The standard normal distribution function: a table with quintic Hermite interpolation.
+# ---------------------------------------------------------------------------------------
+#: Beyond +-CDF_LIMIT the distribution function is taken as exactly 1 or 0 (the tail mass there
+#: is 3.2e-14); inside, nodes every CDF_STEP carry the function, its density and the density's
+#: derivative, and each interval holds the quintic Hermite polynomial through them.
+CDF_LIMIT = 7.5
+CDF_STEP = 1.0 / 32.0
+
+
+def _cdf_table() -> np.ndarray:
+    """Power-basis coefficients (intervals x 6) of the quintic Hermite interpolant of the
+    standard normal distribution function in t = (x - node) / CDF_STEP on [0, 1]."""
+    n = int(round(2.0 * CDF_LIMIT / CDF_STEP))
+    x = -CDF_LIMIT + CDF_STEP * np.arange(n + 1)
+    p = np.array([0.5 * math.erfc(-v * 0.7071067811865476) for v in x])
+    density = 0.3989422804014327 * np.exp(-0.5 * x * x)
+    d = CDF_STEP * density                        # first derivative in t
+    s = CDF_STEP * CDF_STEP * -x * density        # second derivative in t
+    rise = p[1:] - p[:-1]
+    c = np.empty((n, 6))
+    c[:, 0] = p[:-1]
+    c[:, 1] = d[:-1]
+    c[:, 2] = 0.5 * s[:-1]
+    c[:, 3] = 10.0 * rise - 6.0 * d[:-1] - 4.0 * d[1:] - 1.5 * s[:-1] + 0.5 * s[1:]
+    c[:, 4] = -15.0 * rise + 8.0 * d[:-1] + 7.0 * d[1:] + 1.5 * s[:-1] - s[1:]
+    c[:, 5] = 6.0 * rise - 3.0 * d[:-1] - 3.0 * d[1:] - 0.5 * s[:-1] + 0.5 * s[1:]
+    return c
+
+
+CDF_TABLE = _cdf_table()
+_CDF_INTERVALS = CDF_TABLE.shape[0]
+
+
+@njit(cache=True, inline="always")
+def norm_cdf_pdf(x):
+    """The standard normal distribution function at ``x`` (absolute error below 1e-13 on the
+    whole real line, tests/test_cdf.py) and the derivative of that interpolant, the density
+    (error below 1e-10).  NaN gives NaN."""
+    if x >= CDF_LIMIT:
+        return 1.0, 0.0
+    if x <= -CDF_LIMIT:
+        return 0.0, 0.0
+    if x != x:
+        return x, x
+    u = (x + CDF_LIMIT) * (1.0 / CDF_STEP)
+    i = min(int(u), _CDF_INTERVALS - 1)
+    t = u - i
+    c = CDF_TABLE[i]
+    cdf = ((((c[5] * t + c[4]) * t + c[3]) * t + c[2]) * t + c[1]) * t + c[0]
+    slope = (((5.0 * c[5] * t + 4.0 * c[4]) * t + 3.0 * c[3]) * t + 2.0 * c[2]) * t + c[1]
+    return cdf, slope * (1.0 / CDF_STEP)
+
+
 @njit(cache=True, inline="always")
 def norm_cdf(x):
-    return 0.5 * math.erfc(-x * 0.7071067811865476)
+    """The standard normal distribution function (see :func:`norm_cdf_pdf`)."""
+    return norm_cdf_pdf(x)[0]
 
 
 @njit(cache=True, parallel=True)
@@ -192,7 +247,8 @@ def official_impact(flow, k, limit, announcement):
 @njit(cache=True, inline="always")
 def _crossed_share(m, mu, width, phi0, z0, rebuild):
     """Share of a class's snapshot holdings whose holders' threshold the signal ``m`` has
-    crossed; negative (holdings above the snapshot's) for a class that rebuilds.
+    crossed, and its derivative in ``m``; the share is negative (holdings above the
+    snapshot's) for a class that rebuilds.
 
     Thresholds are Normal(mu, width) across potential holders, mu being the snapshot signal
     plus the class's threshold distance; those holding at the snapshot are the ones whose
@@ -202,11 +258,13 @@ def _crossed_share(m, mu, width, phi0, z0, rebuild):
     """
     z = (m - mu) / width
     if z <= z0 and not rebuild:  # not past the snapshot signal: nobody has crossed
-        return 0.0
-    share = (norm_cdf(z) - phi0) / (1.0 - phi0)
-    if rebuild:
-        return share
-    return share if share > 0.0 else 0.0
+        return 0.0, 0.0
+    cdf, pdf = norm_cdf_pdf(z)
+    share = (cdf - phi0) / (1.0 - phi0)
+    slope = pdf / (width * (1.0 - phi0))
+    if rebuild or share > 0.0:
+        return share, slope
+    return 0.0, 0.0
 
 
 @njit(cache=True, inline="always")
@@ -236,21 +294,49 @@ def _signal(cls, x, basis, rates, vol_pct):
     return rates.jgb  # yield_level
 
 
-@njit(cache=True)
-def _investor_targets(x, market, inv):
-    """Candidate exit shares of every class at log USD/JPY ``x``; returns (yen bought, var).
+@njit(cache=True, inline="always")
+def _signal_slope(cls, rates, vol_pct, dvol):
+    """Derivative of :func:`_signal` in log USD/JPY, given that of the FX vol (``dvol``, % per
+    unit of log USD/JPY); zero for the signals that do not depend on the level."""
+    kind = cls.signal
+    if kind == CARRY_TO_RISK:
+        return (rates.fed - rates.boj) * dvol / (vol_pct * vol_pct) if vol_pct > 0.5 else 0.0
+    if kind == DRAWDOWN:
+        return -100.0
+    return 0.0
 
-    Writes the candidate share of each class into ``inv.holders[c].q_new``; nothing is
-    committed.  The realised variance includes this step's candidate return.
+
+@njit(cache=True, inline="always")
+def moves_with_level(cls):
+    """Whether a class's target depends on the level within a step (its signal or, for
+    allocation drift, its foreign weight); the others' targets are fixed for the step."""
+    return cls.signal == CARRY_TO_RISK or cls.signal == DRAWDOWN or cls.signal == ALLOCATION
+
+
+@njit(cache=True)
+def _investor_targets(x, market, inv, again):
+    """Candidate exit shares of every class at log USD/JPY ``x``; returns (yen bought, var,
+    derivative of the yen bought in x).
+
+    Writes the candidate share of each class into ``inv.holders[c].q_new`` and its spot yen
+    buying into ``buying_new``; nothing is committed.  The realised variance includes this
+    step's candidate return.  With ``again`` (a later evaluation in the same step), classes
+    whose target does not depend on the level keep what the previous evaluation wrote: the
+    same numbers, summed in the same order.
     """
     r = x - market.x
     ewma = market.ewma
     var = ewma * market.var + (1.0 - ewma) * r * r / market.dt
     vol_pct = 100.0 * math.sqrt(var)
+    dvol = 100.0 * (1.0 - ewma) * r / (market.dt * math.sqrt(var)) if var > 0.0 else 0.0
     buying = 0.0
+    slope = 0.0
     for c in range(inv.classes.shape[0]):
         cls = inv.classes[c]
         h = inv.holders[c]
+        if again and not moves_with_level(cls):
+            buying += h.buying_new
+            continue
         q = h.q
         if cls.signal == ALLOCATION:
             # Band rebalancing of a pension fund towards its policy weight.
@@ -262,77 +348,131 @@ def _investor_targets(x, market, inv):
             wealth = 1.0 - w0 + w0 * ratio
             drift = 100.0 * (w0 * (1.0 - q) * ratio / wealth - wt)
             pos_target = wt * wealth / (w0 * ratio)
-            act = norm_cdf((abs(drift) - cls.threshold_mean) / cls.threshold_width)
+            act, density = norm_cdf_pdf((abs(drift) - cls.threshold_mean) / cls.threshold_width)
             target = q + act * ((1.0 - pos_target) - q)
+            d_drift = 100.0 * w0 * (1.0 - q) * ratio * (1.0 - w0) / (wealth * wealth)
+            d_act = math.copysign(density / cls.threshold_width, drift) * d_drift
+            d_target = (d_act * ((1.0 - pos_target) - q)
+                        + act * wt * (1.0 - w0) / (w0 * ratio))
         else:
             m = _signal(cls, x, h.basis, market.rates, vol_pct)
+            dm = _signal_slope(cls, market.rates, vol_pct, dvol)
             width = cls.threshold_width
-            lower = _crossed_share(m, h.mu, width, h.phi0, h.z0, cls.carry)
+            lower, d_lower = _crossed_share(m, h.mu, width, h.phi0, h.z0, cls.carry)
             if q < lower:
-                target = lower
+                target, d_target = lower, d_lower * dm
             else:
-                upper = _crossed_share(m + cls.reentry_gap, h.mu, width, h.phi0, h.z0, cls.carry)
-                target = upper if q > upper else q
+                upper, d_upper = _crossed_share(m + cls.reentry_gap, h.mu, width, h.phi0, h.z0,
+                                                cls.carry)
+                if q > upper:
+                    target, d_target = upper, d_upper * dm
+                else:
+                    target, d_target = q, 0.0
         # Exits at the class's adjustment speed, re-entry at its rebuild speed.
         speed = inv.speeds[c].speed if target >= q else inv.speeds[c].rebuild_speed
         qn = q + speed * (target - q)
+        d_qn = speed * d_target
         h.q_new = qn
         par = inv.params[c]
         # Spot yen bought: the unhedged, repatriated part of a sale (a hedged asset's sale
         # unwinds its hedge instead), plus the holdings left times the rise of the hedge ratio;
         # only the class's spot footprint of it reaches the spot market.
         sold = par.holdings * (1.0 - cls.hedge_share) * (qn - q)
+        d_sold = par.holdings * (1.0 - cls.hedge_share) * d_qn
         hedge_new = _hedge_ratio(cls, qn)
-        buying += cls.spot_footprint * (sold * (1.0 - h.hedge) * par.repatriation
-                                        + (h.holdings - sold) * (hedge_new - h.hedge))
-    return buying, var
+        d_hedge = 0.0
+        if cls.hedge_share > 0.0 and 0.0 < qn < 1.0:
+            d_hedge = (cls.max_hedge_ratio - cls.hedge_ratio) * d_qn
+        flow = cls.spot_footprint * (sold * (1.0 - h.hedge) * par.repatriation
+                                     + (h.holdings - sold) * (hedge_new - h.hedge))
+        h.buying_new = flow
+        buying += flow
+        slope += cls.spot_footprint * (d_sold * (1.0 - h.hedge) * par.repatriation
+                                       - d_sold * (hedge_new - h.hedge)
+                                       + (h.holdings - sold) * d_hedge)
+    return buying, var, slope
+
+
+@njit(cache=True, inline="always")
+def private_impact_slope(flow, k, limit, weeks):
+    """Derivative of :func:`private_impact` in the flow."""
+    size = abs(flow / weeks)
+    if size <= limit:
+        return k
+    return 0.5 * k / math.sqrt(size / limit)
 
 
 @njit(cache=True)
-def _residual(g, market, inv):
+def _residual(g, market, inv, again):
     """Psi(g) - g, where Psi(g) is log USD/JPY after the flows that the level g triggers;
-    returns it with the investors' yen buying and the variance at g."""
-    buying, var = _investor_targets(g, market, inv)
+    returns it with the investors' yen buying, the variance at g and the residual's
+    derivative in g."""
+    buying, var, slope = _investor_targets(g, market, inv, again)
     h = market.x_off - private_impact(buying, market.impact, market.limit, market.weeks) - g
-    return h, buying, var
+    dh = -private_impact_slope(buying, market.impact, market.limit, market.weeks) * slope - 1.0
+    return h, buying, var, dh
+
+
+#: Before a root is bracketed, a Newton step is at most this many times the plain step g + h;
+#: where the residual is flatter (h' > -1 / NEWTON_REACH) the solver takes the plain step.
+NEWTON_REACH = 16.0
 
 
 @njit(cache=True)
 def solve_step(market, inv, max_iter, tol):
     """The within-step equilibrium: a level g with |Psi(g) - g| <= tol.
 
-    Returns (g, converged, yen bought, variance), the last two being the investors' response
-    at g, whose candidate shares are in ``inv.holders.q_new`` (the last evaluation is always
-    at the returned level).
+    Returns (g, converged, yen bought, variance, evaluations), the yen bought and variance
+    being the investors' response at g, whose candidate shares are in ``inv.holders.q_new``
+    (the last evaluation is always at the returned level).
 
-    Plain iteration g <- Psi(g) starts from the level with official flows only, which is the
-    path a market would take (tatonnement).  As soon as two iterates straddle a root, the root
-    between them is found by the Illinois variant of regula falsi, so an oscillating iteration
-    still converges and the root selected is the one the iteration reached.
+    The search starts from the level with official flows only, where a market would start to
+    grope (tatonnement), and moves by Newton steps g - h / h' on the residual h(g) = Psi(g) - g,
+    whose derivative h' is analytic (docs/model.md, section 8).  Where h' > -1 / NEWTON_REACH
+    (the flows' feedback near or beyond one for one, where a Newton step would reach far) and
+    after a step that failed to halve |h|, it takes the plain iteration step g + h.  As soon as
+    two iterates straddle a root, the solver keeps that bracket: a Newton step is taken when it
+    lands strictly inside it and the previous step halved |h|, and otherwise the Illinois
+    variant of regula falsi.  The root selected is the first one on the way from the start
+    except where steps jump over a pair of close roots (docs/model.md).
     """
     g = market.x_off
-    h, buying, var = _residual(g, market, inv)
+    h, buying, var, dh = _residual(g, market, inv, False)
     n = 1
+    plain = False  # the previous Newton step failed: take a plain step
+    bracketed = False
+    a = fa = b = fb = 0.0
     while abs(h) > tol and n < max_iter:
-        g_next = g + h
-        h_next, buying, var = _residual(g_next, market, inv)
+        if not bracketed:
+            if dh < -1.0 / NEWTON_REACH and not plain:
+                g_next = g - h / dh
+            else:
+                g_next = g + h
+            h_next, buying, var, dh_next = _residual(g_next, market, inv, True)
+            n += 1
+            if (h_next > 0.0) != (h > 0.0) and abs(h_next) > tol:
+                bracketed = True
+                a, fa, b, fb = g, h, g_next, h_next
+            plain = not abs(h_next) <= 0.5 * abs(h)
+            g, h, dh = g_next, h_next, dh_next
+            continue
+        # Bracketed: [a, b] holds the root, b is the last point.
+        lo, hi = min(a, b), max(a, b)
+        c = b - fb / dh if dh != 0.0 else lo
+        if plain or not lo < c < hi:
+            c = b - fb * (b - a) / (fb - fa)
+        fc, buying, var, dc = _residual(c, market, inv, True)
         n += 1
-        if (h_next > 0.0) != (h > 0.0) and abs(h_next) > tol:
-            a, fa, b, fb = g, h, g_next, h_next
-            while n < max_iter:
-                c = b - fb * (b - a) / (fb - fa)
-                fc, buying, var = _residual(c, market, inv)
-                n += 1
-                if abs(fc) <= tol or abs(b - a) <= tol:
-                    return c, True, buying, var  # within tol of a root: h changes sign
-                if (fc > 0.0) != (fb > 0.0):
-                    a, fa = b, fb
-                else:
-                    fa *= 0.5
-                b, fb = c, fc
-            return b, False, buying, var
-        g, h = g_next, h_next
-    return g, abs(h) <= tol, buying, var
+        g, h = c, fc
+        if abs(fc) <= tol or abs(b - a) <= tol:
+            return c, True, buying, var, n  # within tol of a root: h changes sign
+        plain = not abs(fc) <= 0.5 * abs(fb)
+        if (fc > 0.0) != (fb > 0.0):
+            a, fa = b, fb
+        else:
+            fa *= 0.5
+        b, fb, dh = c, fc, dc
+    return g, abs(h) <= tol, buying, var, n
 
 
 # ---------------------------------------------------------------------------------------
@@ -592,7 +732,7 @@ def simulate_path(rng, model, per_path, outs, p, scratch):
                         step.weeks, step.ewma, logfx0, rates)
         speeds = model.class_steps[t]
         inv = Investors(model.classes, speeds, cpp, holders)
-        level, converged, buying, var = solve_step(market, inv, g.max_iter, g.tol)
+        level, converged, buying, var, _ = solve_step(market, inv, g.max_iter, g.tol)
         if not converged:
             nonconv += 1
         # Permanent and transient parts of the impact; with zero impact, move == dx_exo exactly.

@@ -255,6 +255,7 @@ HOLDER = declare(
     F("mu", "f8", "signal units", "Mean threshold (snapshot signal plus the threshold distance)"),
     F("hedge", "f8", "1", "FX hedge ratio now"),
     F("z0", "f8", "1", "Standardised snapshot signal (below it nobody has crossed)"),
+    F("buying_new", "f8", "USD bn", "Spot yen bought at the candidate share q_new"),
 )
 
 # ---------------------------------------------------------------------------------------

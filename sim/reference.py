@@ -11,7 +11,6 @@ solver tolerance.  A path whose state becomes non-finite gets its failing step i
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import erfc
 
 from sim import kernels as K
 from sim import layout as L
@@ -27,8 +26,25 @@ def shocks(seed: int, block_size: int, n_paths: int, n_steps: int) -> np.ndarray
     return out
 
 
+def norm_cdf_pdf(x):
+    """:func:`sim.kernels.norm_cdf_pdf` elementwise: the same table, the same arithmetic."""
+    x = np.asarray(x, dtype=float)
+    u = (x + K.CDF_LIMIT) * (1.0 / K.CDF_STEP)
+    with np.errstate(invalid="ignore"):
+        i = np.clip(np.nan_to_num(u), 0, K.CDF_TABLE.shape[0] - 1).astype(np.int64)
+    t = u - i
+    c = K.CDF_TABLE[i].T
+    cdf = ((((c[5] * t + c[4]) * t + c[3]) * t + c[2]) * t + c[1]) * t + c[0]
+    slope = (((5.0 * c[5] * t + 4.0 * c[4]) * t + 3.0 * c[3]) * t + 2.0 * c[2]) * t + c[1]
+    slope = slope * (1.0 / K.CDF_STEP)
+    upper, lower = x >= K.CDF_LIMIT, x <= -K.CDF_LIMIT
+    cdf = np.where(upper, 1.0, np.where(lower, 0.0, cdf))
+    slope = np.where(upper | lower, 0.0, slope)
+    return cdf, slope
+
+
 def norm_cdf(x):
-    return 0.5 * erfc(-x * 0.7071067811865476)
+    return norm_cdf_pdf(x)[0]
 
 
 def price_impact(flow, k, limit):
@@ -48,10 +64,15 @@ def official_impact(flow, k, limit, announcement):
 
 
 def crossed_share(m, mu, width, phi0, rebuild):
-    share = (norm_cdf((m - mu) / width) - phi0) / (1.0 - phi0)
+    """The crossed share and its derivative in the signal m."""
+    z = (m - mu) / width
+    cdf, pdf = norm_cdf_pdf(z)
+    share = (cdf - phi0) / (1.0 - phi0)
+    slope = pdf / (width * (1.0 - phi0))
     if rebuild:
-        return share
-    return np.where(share > 0.0, share, 0.0)  # NaN -> 0, as in the kernel
+        return share, slope
+    keep = share > 0.0  # NaN -> 0, as in the kernel
+    return np.where(keep, share, 0.0), np.where(keep, slope, 0.0)
 
 
 def hedge_ratio(cls, q):
@@ -72,17 +93,32 @@ def signal(cls, x, basis, rates, vol_pct):
     return rates["jgb"]  # yield_level
 
 
+def signal_slope(cls, rates, vol_pct, dvol):
+    kind = cls["signal"]
+    if kind == K.CARRY_TO_RISK:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope = (rates["fed"] - rates["boj"]) * dvol / (vol_pct * vol_pct)
+        return np.where(vol_pct > 0.5, slope, 0.0)
+    if kind == K.DRAWDOWN:
+        return np.full_like(vol_pct, -100.0)
+    return np.zeros_like(vol_pct)
+
+
 def investor_targets(g, s, classes, speeds):
-    """Candidate exit shares (paths x classes), yen bought and variance at levels ``g``.
+    """Candidate exit shares (paths x classes), yen bought, variance at levels ``g`` and the
+    derivative of the yen bought in g.
 
     ``s`` holds the step's state: arrays with one row per path of ``g``, and scalars.
     """
     r = g - s["x"]
     var = s["ewma"] * s["var"] + (1.0 - s["ewma"]) * r * r / s["dt"]
     vol_pct = 100.0 * np.sqrt(var)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dvol = np.where(var > 0.0, 100.0 * (1.0 - s["ewma"]) * r / (s["dt"] * np.sqrt(var)), 0.0)
     q, cpp = s["q"], s["cpp"]
     qn = np.empty_like(q)
     buying = np.zeros_like(g)
+    slope = np.zeros_like(g)
     for c, cls in enumerate(classes):
         width = cls["threshold_width"]
         qc = q[:, c]
@@ -92,22 +128,51 @@ def investor_targets(g, s, classes, speeds):
             wealth = 1.0 - w0 + w0 * ratio
             drift = 100.0 * (w0 * (1.0 - qc) * ratio / wealth - wt)
             pos_target = wt * wealth / (w0 * ratio)
-            act = norm_cdf((np.abs(drift) - cls["threshold_mean"]) / width)
+            za = (np.abs(drift) - cls["threshold_mean"]) / width
+            act, density = norm_cdf_pdf(za)
             target = qc + act * ((1.0 - pos_target) - qc)
+            d_drift = 100.0 * w0 * (1.0 - qc) * ratio * (1.0 - w0) / (wealth * wealth)
+            d_act = np.copysign(density / width, drift) * d_drift
+            d_target = d_act * ((1.0 - pos_target) - qc) + act * wt * (1.0 - w0) / (w0 * ratio)
         else:
             m = signal(cls, g, s["basis"][:, c], s, vol_pct)
+            dm = signal_slope(cls, s, vol_pct, dvol)
             phi0, mu, rebuild = s["phi0"][c], s["mu"][c], cls["carry"]
-            lower = crossed_share(m, mu, width, phi0, rebuild)
-            upper = crossed_share(m + cls["reentry_gap"], mu, width, phi0, rebuild)
+            lower, d_lower = crossed_share(m, mu, width, phi0, rebuild)
+            upper, d_upper = crossed_share(m + cls["reentry_gap"], mu, width, phi0, rebuild)
             target = np.where(qc < lower, lower, np.where(qc > upper, upper, qc))
+            d_target = np.where(qc < lower, d_lower * dm, np.where(qc > upper, d_upper * dm, 0.0))
         speed = np.where(target >= qc, speeds[c]["speed"], speeds[c]["rebuild_speed"])
         qn[:, c] = qc + speed * (target - qc)
+        d_qn = speed * d_target
         sold = cpp["holdings"][:, c] * (1.0 - cls["hedge_share"]) * (qn[:, c] - qc)
+        d_sold = cpp["holdings"][:, c] * (1.0 - cls["hedge_share"]) * d_qn
         hedge_old = s["hedge"][:, c]
         hedge_new = hedge_ratio(cls, qn[:, c])
-        buying += cls["spot_footprint"] * (sold * (1.0 - hedge_old) * cpp["repatriation"][:, c]
+        if cls["hedge_share"] > 0.0:
+            inside = (qn[:, c] > 0.0) & (qn[:, c] < 1.0)
+            d_hedge = np.where(inside, (cls["max_hedge_ratio"] - cls["hedge_ratio"]) * d_qn, 0.0)
+        else:
+            d_hedge = 0.0
+        rep = cpp["repatriation"][:, c]
+        buying += cls["spot_footprint"] * (sold * (1.0 - hedge_old) * rep
                                            + (s["hold"][:, c] - sold) * (hedge_new - hedge_old))
-    return qn, buying, var
+        slope += cls["spot_footprint"] * (d_sold * (1.0 - hedge_old) * rep
+                                          - d_sold * (hedge_new - hedge_old)
+                                          + (s["hold"][:, c] - sold) * d_hedge)
+    return qn, buying, var, slope
+
+
+def private_impact_slope(flow, k, limit, weeks):
+    size = np.abs(flow / weeks)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        big = 0.5 * k / np.sqrt(size / limit)
+    return np.where(size <= limit, k, big)
+
+
+#: Residual evaluations and solves (path-steps) of :func:`solve_step` since the last reset;
+#: the benchmark reads them for its evaluations per step.
+EVALUATIONS = np.zeros(2, dtype=np.int64)
 
 
 def solve_step(paths, step, classes, speeds, max_iter, tol):
@@ -115,44 +180,56 @@ def solve_step(paths, step, classes, speeds, max_iter, tol):
     buying, var), the last four being the investors' response at the returned level.
 
     ``paths`` holds the step's per-path arrays, ``step`` its scalars.  Every unfinished path
-    takes one evaluation per round: plain iteration g <- g + h until two iterates straddle a
-    root, then Illinois regula falsi.  The returned level is always the path's last
-    evaluation, so its response is the one stored.
+    takes one evaluation per round: safeguarded Newton steps (plain iteration g <- g + h where
+    h' > -1 / NEWTON_REACH or the last step failed to halve |h|) until two iterates straddle a
+    root, then
+    Newton steps inside the bracket with Illinois regula falsi as the fallback.  The returned
+    level is always the path's last evaluation, so its response is the one stored.
     """
     limit = step["limit"]
 
     def residual(g, idx):
         s = {k: v[idx] for k, v in paths.items()} | step
-        qn, buying, var = investor_targets(g, s, classes, speeds)
+        qn, buying, var, slope = investor_targets(g, s, classes, speeds)
         h = s["xoff"] - private_impact(buying, s["impact"], limit, s["weeks"]) - g
-        return h, qn, buying, var
+        dh = -private_impact_slope(buying, s["impact"], limit, s["weeks"]) * slope - 1.0
+        return h, qn, buying, var, dh
 
     level = paths["xoff"].copy()
-    h, qn, buying, var = residual(level, slice(None))
+    h, qn, buying, var, dh = residual(level, slice(None))
+    EVALUATIONS[:] += level.size
     g = level.copy()
     a, fa, b, fb = (np.zeros_like(g) for _ in range(4))
     bracketed = np.zeros(g.shape, dtype=bool)
+    plain = np.zeros(g.shape, dtype=bool)
     converged = np.abs(h) <= tol
     active = ~converged & (1 < max_iter)
     n = 1
     while active.any():
         idx = slice(None) if active.all() else np.flatnonzero(active)
-        br = bracketed[idx]
-        ai, fai, bi, fbi, gi, hi = a[idx], fa[idx], b[idx], fb[idx], g[idx], h[idx]
+        br, pl = bracketed[idx], plain[idx]
+        ai, fai, bi, fbi, gi, hi, dhi = a[idx], fa[idx], b[idx], fb[idx], g[idx], h[idx], dh[idx]
         with np.errstate(divide="ignore", invalid="ignore"):
-            trial = np.where(br, bi - fbi * (bi - ai) / (fbi - fai), gi + hi)
-        f, qn[idx], buying[idx], var[idx] = residual(trial, idx)
+            free = np.where((dhi < -1.0 / K.NEWTON_REACH) & ~pl, gi - hi / dhi, gi + hi)
+            lo, up = np.minimum(ai, bi), np.maximum(ai, bi)
+            newton = np.where(dhi != 0.0, bi - fbi / dhi, lo)
+            falsi = bi - fbi * (bi - ai) / (fbi - fai)
+        inside = np.where(pl | ~((lo < newton) & (newton < up)), falsi, newton)
+        trial = np.where(br, inside, free)
+        f, qn[idx], buying[idx], var[idx], df = residual(trial, idx)
+        EVALUATIONS[0] += trial.size
         level[idx] = trial
         n += 1
         small = np.abs(f) <= tol
-        # Plain iteration: a sign change away from the root starts the bracketing phase.
+        # Free steps: a sign change away from the root starts the bracketing phase.
         cross = ~br & ((f > 0.0) != (hi > 0.0)) & ~small
         flip = (f > 0.0) != (fbi > 0.0)
+        plain[idx] = ~(np.abs(f) <= 0.5 * np.abs(np.where(br, fbi, hi)))
         a[idx] = np.where(cross, gi, np.where(br & flip, bi, ai))
         fa[idx] = np.where(cross, hi, np.where(br, np.where(flip, fbi, 0.5 * fai), fai))
         b[idx] = np.where(cross | br, trial, bi)
         fb[idx] = np.where(cross | br, f, fbi)
-        g[idx], h[idx] = trial, f
+        g[idx], h[idx], dh[idx] = trial, f, df
         bracketed[idx] = br | cross
         done = small | (br & (np.abs(bi - ai) <= tol))
         converged[idx] = done

@@ -69,10 +69,10 @@ def test_solver_finds_the_equilibrium_the_iteration_reaches():
     for shock in np.linspace(-0.08, 0.0, 33):
         market = K.Market(x_off=x0 + shock, impact=0.002, limit=30.0, x=x0, var=0.0064,
                           dt=5 / 261, weeks=1.0, ewma=0.95, logfx0=x0, rates=rates)
-        level, ok, _, _ = K.solve_step(market, inv, 1000, 1e-10)
+        level, ok, _, _, _ = K.solve_step(market, inv, 1000, 1e-10)
         assert ok
         grid = np.linspace(x0 + shock - 0.6, x0 + shock, 6001)[::-1]  # downwards from the start
-        res = np.array([K._residual(g, market, inv)[0] for g in grid])
+        res = np.array([K._residual(g, market, inv, False)[0] for g in grid])
         first = grid[np.argmax(np.sign(res) != np.sign(res[0]))] if np.any(np.sign(res) != np.sign(res[0])) else grid[0]
         several += np.sum(np.diff(np.sign(res)) != 0) >= 3
         assert abs(level - first) <= 1e-4 + 1e-9, (shock, level, first)

@@ -1,9 +1,10 @@
 """The numba kernel against the vectorised-numpy reference (sim.reference) on the same shocks.
 
-Both implementations do the same floating-point operations in the same order; they differ only
-in the library versions of exp, log, log1p and erfc (numpy and scipy against LLVM's libm), each
-within an ulp or so.  Most outputs come out bit-identical; the largest relative difference of
-any output on these runs is of order 1e-13, and about 3e-12 on 20,000 paths over two years.
+Both implementations do the same floating-point operations in the same order, with the same
+solver and the same tabulated normal distribution function; they differ only in the library
+versions of exp, log, log1p and sqrt (numpy against LLVM's libm), each within an ulp or so.
+Most outputs come out bit-identical; the largest relative difference of any output on these
+runs is of order 1e-13, and about 3e-12 on 20,000 paths over two years.
 
 The asserted bound, rtol = atol = 1e-6 (atol in each output's units), is set by the solver
 instead: its residual tolerance is 1e-9 in log USD/JPY, and a solver that stops at another
