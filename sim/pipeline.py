@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 from contextlib import contextmanager
 from dataclasses import dataclass
+import tempfile
 from pathlib import Path
 
 import xarray as xr
@@ -133,6 +134,23 @@ def _simulate_to_zarr(inputs: Inputs, path: Path, command: str, client) -> tuple
     return open_results(store), result
 
 
+def _flows_off_statistics(cfg: Config, out_dir: Path, command: str) -> list:
+    """The key outcomes of the flows-off counterfactual, run like the model itself: a zarr run
+    streams into a scratch store inside ``out_dir`` (removed afterwards), so that memory stays
+    bounded by a chunk at any number of paths."""
+    off = build_inputs(flows_off(cfg))
+    with dask_client(cfg) as client:
+        if cfg.output.format != "zarr":
+            return counterfactual_statistics(simulate(off, command=command, progress=False,
+                                                      client=client)[0])
+        with tempfile.TemporaryDirectory(prefix="flows-off-", dir=out_dir) as scratch:
+            ds, _ = _simulate_to_zarr(off, Path(scratch) / ZARR_STORE, command, client)
+            try:
+                return counterfactual_statistics(ds)
+            finally:
+                ds.close()
+
+
 def run_and_save(cfg: Config, out_dir: Path, command: str = "python -m sim", overrides=(),
                  calibration: str | None = None, folder: Path | None = None) -> RunReport:
     """Simulate, then write the results, the plots and the summary tables into ``out_dir``.
@@ -150,9 +168,7 @@ def run_and_save(cfg: Config, out_dir: Path, command: str = "python -m sim", ove
             ds, result = simulate(inputs, command=command, client=client)
     rows = key_statistics(ds, cfg.output.exceedance_thresholds)
     if cfg.output.counterfactual and cfg.model.impact.private_flows:
-        with dask_client(cfg) as client:
-            off, _ = simulate(flows_off(cfg), command=command, progress=False, client=client)
-        rows += counterfactual_statistics(off)
+        rows += _flows_off_statistics(cfg, out_dir, command)
     files = []
     if cfg.output.plots:
         files += plot_run(ds, out_dir)
