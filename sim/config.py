@@ -295,6 +295,9 @@ class InvestorClassConfig:
     label: str = ""
     holdings: float = num(**USD_BN)
     holdings_prior: PriorConfig = prior("holdings")
+    # Multiplies holdings and every draw of their prior: the point-in-time rule of carry
+    # classes (sim.datasnapshot, docs/model.md 17.2) scales positions with the rate differential.
+    holdings_scale: float = num(1.0, 0.0, 10.0, unit="1")
     hedge_ratio: float = num(0.0, **UNIT)
     max_hedge_ratio: float = num(0.0, **UNIT)
     hedge_share: float = num(0.0, **UNIT)

@@ -265,6 +265,20 @@ PRIORS_DATE = np.datetime64("2025-12-01")
 INSURER_HEDGE = ((np.datetime64("2010-06-30"), 0.80), (np.datetime64("2025-03-31"), 0.444))
 
 
+#: The carry positions of the configs are the BIS "rough middle ballpark" of about 40tn yen
+#: (USD 250bn) before August 2024 (FACTS.md, BIS Bulletin 90), when the policy differential was
+#: Fed 5.25-5.50% (midpoint 5.375%) less BoJ 0-0.1% (0.1% on the project's grid): 5.275pp.
+#: Before that date, carry positions scale with the differential at the date: speculators'
+#: positions grow with the rate differential (Brunnermeier, Nagel and Pedersen 2008, FACTS.md).
+CARRY_REFERENCE = (np.datetime64("2024-08-01"), 5.275)
+
+
+def carry_scale(levels: dict) -> float:
+    """Carry positions at a data snapshot relative to the configs' (before August 2024): the
+    policy differential at the date over the differential of the BIS estimate, floored at 0."""
+    return round(max(levels["fed_rate"] - levels["boj_rate"], 0.0) / CARRY_REFERENCE[1], 4)
+
+
 def insurer_hedge_ratio(day) -> float:
     """Life insurers' hedge ratio on ``day``: flat at 80% up to mid-2010, linear between the two
     dated figures, flat at 44.4% after March 2025 (the path between them is a judgement)."""
@@ -304,6 +318,12 @@ POINT_IN_TIME = (
          "with thresholds relative to the snapshot's signal (threshold_distance): against "
          "thresholds placed for 2025, another hedge ratio alone would start an exit",
          before=INSURER_HEDGE[-1][0] + 1, requires="investors.life_insurers.threshold_distance"),
+    *(Rule(f"investors.{name}.holdings_scale", lambda get, lv: carry_scale(lv),
+           "carry positions of the BIS estimate (USD 250bn, before August 2024) at a 5.275pp "
+           "policy differential; earlier, positions scale with the date's differential "
+           "(Brunnermeier, Nagel and Pedersen 2008): near zero at zero rates, 0.9x in 2007",
+           before=CARRY_REFERENCE[0])
+      for name in ("leveraged", "retail")),
     Rule("investors.gpif.foreign_weight", lambda get, lv: get("investors.gpif.target_weight"),
          "the 52.01% foreign weight is GPIF's of March 2025: at other dates the weight starts "
          "at the policy mix's target (no drift to rebalance at the start)"),

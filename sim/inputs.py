@@ -35,6 +35,7 @@ class Prior:
     prior: PriorConfig
     central: float
     shift: float = 0.0          # added to every draw (a neutral rate taken from the snapshot)
+    scale: float = 1.0          # multiplies every draw (holdings at a past date's positioning)
 
 
 @dataclass
@@ -372,7 +373,8 @@ def build_inputs(cfg: Config) -> Inputs:
     for name in investors:
         c = cfg.investors[name]
         class_priors.append({
-            "holdings": Prior(f"investors.{name}.holdings", c.holdings_prior, c.holdings),
+            "holdings": Prior(f"investors.{name}.holdings", c.holdings_prior, c.holdings,
+                              scale=c.holdings_scale),
             "repatriation": Prior(f"investors.{name}.repatriation_share", c.repatriation_prior,
                                   c.repatriation_share)})
     return Inputs(cfg=cfg, model=model, dates=dates, investors=investors,
@@ -388,8 +390,8 @@ def path_parameters(inputs: Inputs, start: int, stop: int) -> tuple[np.ndarray, 
     seed = inputs.plan.seed
 
     def draw(p: Prior) -> np.ndarray:
-        return p.shift + draw_prior(p.prior, p.central, parameter_uniforms(seed, p.name, paths),
-                                    inputs.uncertain)
+        return p.shift + p.scale * draw_prior(p.prior, p.central,
+                                              parameter_uniforms(seed, p.name, paths), inputs.uncertain)
 
     par = _records(L.PATH_PARAM, len(paths))
     par["neutral_boj"] = draw(inputs.priors["neutral_boj"])

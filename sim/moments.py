@@ -40,6 +40,9 @@ from sim.config import Config
 from sim.marketdata import MarketData, fridays
 from sim.validate import ConfigError
 
+#: Lag groups (weeks) of the autocorrelation of absolute weekly changes: volatility clustering,
+#: short (1-4 weeks) and long (5-13 weeks), each the average over its lags.
+ACF_LAGS = {"fx_absacf_short": (1, 4), "fx_absacf_long": (5, 13)}
 #: Weeks per year for annualising weekly variances (as sim.datasnapshot.realised_vol).
 WEEKS_PER_YEAR = 365.25 / 7.0
 #: Weekly yen rallies counted (a fall of USD/JPY over one week of at least this many percent).
@@ -64,6 +67,8 @@ def _moment_list():
         ("fx_skew", "1", "Weekly USD/JPY log change: skewness"),
         ("fx_exkurt", "1", "Weekly USD/JPY log change: excess kurtosis"),
     ]
+    for name, (lo, hi) in ACF_LAGS.items():
+        out.append((name, "1", f"Weekly USD/JPY |log change|: autocorrelation, mean over lags {lo}-{hi} weeks"))
     for x in WEEK_RALLIES:
         out.append((f"week_rally_{x:g}", "% of weeks", f"Weeks with a yen rally of {x:g}% or more"))
     out.append(("high_vol_weeks", "% of weeks",
@@ -93,15 +98,41 @@ BANKS = ("fed", "boj")
 # Parts: additive summaries of a series or a panel of paths
 # ---------------------------------------------------------------------------------------------
 
-def fx_parts(log_fx) -> dict:
+def acf_parts(r: np.ndarray, segment=None) -> dict:
+    """Additive parts of the autocorrelations of |r| (paths, weeks): for every lag group of
+    :data:`ACF_LAGS`, the sum of the products |r_t| |r_t+k| and the number of pairs, over the
+    pairs inside one path, and inside one ``segment`` (weeks, ids) of a single series when
+    given: a block bootstrap joins blocks that were not neighbours, and pairs across a join
+    would bias the autocorrelation towards zero."""
+    a = np.abs(r)
+    out = {"sa": float(a.sum())}
+    for name, (lo, hi) in ACF_LAGS.items():
+        prod, pairs = 0.0, 0
+        for k in range(lo, hi + 1):
+            if a.shape[1] <= k:
+                break
+            p = a[:, :-k] * a[:, k:]
+            if segment is not None:
+                same = segment[:-k] == segment[k:]
+                p = p[:, same]
+            prod += float(p.sum())
+            pairs += p.size
+        out[f"{name}_p"], out[f"{name}_n"] = prod, pairs
+    return out
+
+
+def fx_parts(log_fx, segment=None) -> dict:
     """Additive parts of the USD/JPY moments of weekly log closes ``log_fx`` (paths, weeks + 1)
-    (a 1-d array is one path).  Rolling statistics use every window inside a path."""
+    (a 1-d array is one path).  Rolling statistics use every window inside a path; ``segment``
+    (a 1-d series only: one id per weekly change) keeps the autocorrelations' pairs inside
+    contiguous stretches (:func:`acf_parts`)."""
     from sim.scores import largest_rally
 
     x = np.atleast_2d(np.asarray(log_fx, dtype=float))
     r = np.diff(x, axis=1)
     flat = r.ravel()
     parts = {"n": flat.size, **{f"s{p}": float(np.sum(flat ** p)) for p in (1, 2, 3, 4)}}
+    parts.update(acf_parts(r, segment))
     fall = 100.0 * (1.0 - np.exp(flat))          # percent fall of the level over the week
     for t in WEEK_RALLIES:
         parts[f"week_rally_{t:g}"] = int(np.sum(fall >= t))
@@ -154,6 +185,12 @@ def moments_from_parts(p: dict) -> dict:
     out["fx_vol"] = 100.0 * math.sqrt(m2 * n / (n - 1) * WEEKS_PER_YEAR)
     out["fx_skew"] = m3 / m2 ** 1.5 if m2 > 0 else np.nan
     out["fx_exkurt"] = m4 / m2 ** 2 - 3.0 if m2 > 0 else np.nan
+    mean_abs = p["sa"] / n
+    var_abs = p["s2"] / n - mean_abs ** 2
+    for name in ACF_LAGS:
+        pairs = p[f"{name}_n"]
+        out[name] = ((p[f"{name}_p"] / pairs - mean_abs ** 2) / var_abs
+                     if pairs and var_abs > 0 else np.nan)
     for t in WEEK_RALLIES:
         out[f"week_rally_{t:g}"] = 100.0 * p[f"week_rally_{t:g}"] / n
     out["high_vol_weeks"] = 100.0 * p["hv"] / p["hv_n"] if p["hv_n"] else np.nan
@@ -200,7 +237,10 @@ class DataMonths:
     def parts(self, order=None) -> dict:
         order = np.arange(len(self.months)) if order is None else order
         r = np.concatenate([self.weekly[i] for i in order])
-        out = fx_parts(np.concatenate([[0.0], np.cumsum(r)]))
+        # A new segment wherever the resample jumps: pairs across it are not neighbours.
+        run = np.concatenate([[0], np.cumsum(np.diff(order) != 1)])
+        segment = np.repeat(run, [len(self.weekly[i]) for i in order])
+        out = fx_parts(np.concatenate([[0.0], np.cumsum(r)]), segment)
         for name in YIELDS:
             out.update(diff_parts(self.changes[name][order], name))
         for bank in BANKS:

@@ -93,7 +93,8 @@ def test_every_rule_is_applied_to_the_keys_the_config_has():
     """Once another part of the model adds a key a rule names (neutral_from, yields.anchor), this
     test holds the rule to it: a 2005 config must carry the rule's value."""
     cfg = _data("2005-06-30")
-    levels = {"date": "2005-06-30", "usdjpy": cfg.snapshot.usdjpy}
+    levels = {"date": "2005-06-30", "usdjpy": cfg.snapshot.usdjpy,
+              "fed_rate": cfg.snapshot.fed_rate, "boj_rate": cfg.snapshot.boj_rate}
     applied = [r.key for r in POINT_IN_TIME if _has(cfg, r.key.split("."))
                and (not r.requires or _has(cfg, r.requires.split(".")))]
     for rule in POINT_IN_TIME:
@@ -102,6 +103,34 @@ def test_every_rule_is_applied_to_the_keys_the_config_has():
             value = getattr(value, "value", value)          # an Enum's text
             assert value == rule.value(lambda k: _get_typed(cfg, k), levels), rule.key
     assert "investors.gpif.foreign_weight" in applied
+    assert {"investors.leveraged.holdings_scale", "investors.retail.holdings_scale"} <= set(applied)
+
+
+def test_carry_positions_scale_with_the_policy_differential():
+    """The BIS estimate is the stock at the July 2024 differential: the replay's snapshot keeps
+    it whole; at zero rates the carry classes start near empty; the scale multiplies every
+    draw of the holdings' prior, so the mean drawn stock scales with it."""
+    from sim.datasnapshot import CARRY_REFERENCE, carry_scale
+
+    july = _data("2024-07-05")
+    assert july.investors["leveraged"].holdings_scale == 1.0
+    assert july.snapshot.fed_rate - july.snapshot.boj_rate == pytest.approx(CARRY_REFERENCE[1])
+    zirp = _data("2012-06-29")
+    assert zirp.investors["leveraged"].holdings_scale == carry_scale(
+        {"fed_rate": zirp.snapshot.fed_rate, "boj_rate": zirp.snapshot.boj_rate}) < 0.01
+    assert carry_scale({"fed_rate": 0.125, "boj_rate": 0.5}) == 0.0
+    # after the BIS estimate's date the configs' positions stand
+    assert _data("2025-06-27").investors["leveraged"].holdings_scale == 1.0
+    assert july.investors["gpif"].holdings_scale == 1.0      # not a carry class
+
+    from sim.inputs import build_inputs, path_parameters
+    base = load_config(["sampler.paths=400"])
+    half = load_config(["sampler.paths=400", "investors.leveraged.holdings_scale=0.5"])
+    k = list(build_inputs(base).investors).index("leveraged")
+    full_h = path_parameters(build_inputs(base), 0, 400)[1]["holdings"][:, k]
+    half_h = path_parameters(build_inputs(half), 0, 400)[1]["holdings"][:, k]
+    np.testing.assert_allclose(half_h, 0.5 * full_h)
+    assert full_h.std() > 0                                  # the prior's draws, not one value
 
 
 def _get_typed(cfg, key):

@@ -50,6 +50,41 @@ def test_gaussian_weekly_moments_within_their_standard_errors():
         assert abs(m[f"week_rally_{t:g}"] / 100 - p) < 3 * np.sqrt(p * (1 - p) / n) + 1e-12
 
 
+def test_absolute_change_autocorrelation_on_known_series():
+    # iid Gaussian changes: every autocorrelation of |r| is 0 with SE about 1/sqrt(pairs).
+    n = 40_000
+    x, _ = _gaussian_path(n, 10.0, 11)
+    m = _moments(x)
+    for name in ("fx_absacf_short", "fx_absacf_long"):
+        assert abs(m[name]) < 3 / np.sqrt(n * 4), name
+    # Two volatility states in blocks of 26 weeks (sd 1 or 3): |r| = s |z|, so the lag-k
+    # autocorrelation is P(same block) var(s) E|z|^2 / var(|r|), with P(same block) = 1 - k/26.
+    rng = np.random.default_rng(12)
+    blocks = 4000
+    s_ = np.repeat(rng.choice([1.0, 3.0], blocks), 26)
+    r = 0.001 * s_ * rng.standard_normal(s_.size)
+    m = _moments(np.concatenate([[0.0], np.cumsum(r)]))
+    e_abs, var_s, mean_s2 = np.sqrt(2 / np.pi), 1.0, 5.0
+    var_abs = mean_s2 - (2.0 * e_abs) ** 2
+    for name, lags in (("fx_absacf_short", range(1, 5)), ("fx_absacf_long", range(5, 14))):
+        expect = np.mean([(1 - k / 26) * var_s * e_abs ** 2 / var_abs for k in lags])
+        # SE 0.003 (sd over 100 seeds of this design); 4 SE
+        assert m[name] == pytest.approx(expect, abs=0.012), name
+
+
+def test_autocorrelation_pairs_stay_inside_segments():
+    # Two stretches of opposite volatility glued together: pairs across the join are dropped.
+    r = np.concatenate([np.full(20, 0.01), np.full(20, -0.03)])
+    x = np.concatenate([[0.0], np.cumsum(r)])
+    whole = fx_parts(x)
+    split = fx_parts(x, segment=np.repeat([0, 1], 20))
+    for name, (lo, hi) in {"fx_absacf_short": (1, 4), "fx_absacf_long": (5, 13)}.items():
+        assert whole[f"{name}_n"] == sum(40 - k for k in range(lo, hi + 1))
+        assert split[f"{name}_n"] == sum(2 * (20 - k) for k in range(lo, hi + 1))
+        assert split[f"{name}_p"] == pytest.approx(
+            sum((20 - k) * (0.01 ** 2 + 0.03 ** 2) for k in range(lo, hi + 1)))
+
+
 def test_high_vol_share_against_chi_square():
     # One 13-week window per path: 13 RV^2 / sigma^2 is chi-square with 13 degrees of freedom.
     paths, vol = 20_000, 14.0
