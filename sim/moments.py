@@ -68,7 +68,7 @@ def _moment_list():
         ("fx_exkurt", "1", "Weekly USD/JPY log change: excess kurtosis"),
     ]
     for name, (lo, hi) in ACF_LAGS.items():
-        out.append((name, "1", f"Weekly USD/JPY |log change|: autocorrelation, mean over lags {lo}-{hi} weeks"))
+        out.append((name, "1", f"Weekly USD/JPY absolute log change: autocorrelation, mean over lags {lo}-{hi} weeks"))
     for x in WEEK_RALLIES:
         out.append((f"week_rally_{x:g}", "% of weeks", f"Weeks with a yen rally of {x:g}% or more"))
     out.append(("high_vol_weeks", "% of weeks",
