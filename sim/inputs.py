@@ -269,7 +269,6 @@ def _global(cfg: Config, start: np.datetime64) -> np.ndarray:
     g["ust_tp_per_tn_sold"] = m.yields.ust_tp_per_tn_sold
     g["jgb_tp_per_tn_repatriated"] = m.yields.jgb_tp_per_tn_repatriated
     g["eta"] = m.fx.spread_elasticity / 100.0
-    g["logvol0"] = math.log(snap.fx_vol / 100.0)
     g["long_run_logvol"] = math.log(m.fx.long_run_vol / 100.0)
     g["stress_vol_multiplier"] = m.fx.stress_vol_multiplier
     g["crash_intensity"] = m.fx.crash_intensity
@@ -383,6 +382,36 @@ def build_inputs(cfg: Config) -> Inputs:
                   notes=notes)
 
 
+#: The diffusion's volatility at the snapshot is at least this share of the snapshot's realised
+#: volatility, however much of it the spread and the crash jumps would explain.
+MIN_DIFFUSION_SHARE = 1.0 / 3.0
+
+
+def spread_variance_rate(cfg: Config) -> tuple[float, float]:
+    """What the 10y spread adds to the variance per year of log USD/JPY in calm markets through
+    the spread elasticity eta: (eta^2 Var(dS), eta Cov(dS, e_fx)) with dS = d tp_u - d tp_j the
+    two term premia's shocks (policy moves, rare within a week, are left out).  The first is
+    added as it is; the second is the covariance with the diffusion per unit of its volatility."""
+    ylds, fx = cfg.model.yields, cfg.model.fx
+    su, sj = ylds.ust_term_premium.vol, ylds.jgb_term_premium.vol
+    c = np.asarray(cfg.model.correlation.calm, dtype=float)   # jgb_tp 4, ust_tp 5, usdjpy 6
+    eta = fx.spread_elasticity / 100.0
+    var = eta ** 2 * max(su * su + sj * sj - 2.0 * c[4, 5] * su * sj, 0.0)
+    return var, eta * (c[5, 6] * su - c[4, 6] * sj)
+
+
+def start_logvol(var0, other_var, cross: float = 0.0):
+    """Log diffusion volatility s at the snapshot: the root of s^2 + 2 cross s + other_var =
+    ``var0``, the snapshot's realised variance, so that the model's total variance rate (the
+    diffusion, the other sources ``other_var`` -- the spread, the crash jumps at the path's
+    positioning -- and the spread's covariance ``cross`` with the diffusion) starts where the
+    data's realised volatility is, not above it; floored at :data:`MIN_DIFFUSION_SHARE` of the
+    realised vol (docs/model.md, 6.1.1)."""
+    var0 = np.asarray(var0, dtype=float)
+    s = -cross + np.sqrt(cross * cross + np.maximum(var0 - other_var, 0.0))
+    return np.log(np.maximum(s, MIN_DIFFUSION_SHARE * np.sqrt(var0)))
+
+
 def path_parameters(inputs: Inputs, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-path parameter draws for global paths [start, stop): PATH_PARAM records and
     CLASS_PARAM records (paths x classes)."""
@@ -401,4 +430,11 @@ def path_parameters(inputs: Inputs, start: int, stop: int) -> tuple[np.ndarray, 
     for i, priors in enumerate(inputs.class_priors):
         cpar["holdings"][:, i] = np.maximum(draw(priors["holdings"]), 0.0)
         cpar["repatriation"][:, i] = np.clip(draw(priors["repatriation"]), 0.0, 1.0)
+    cfg, fx = inputs.cfg, inputs.cfg.model.fx
+    carry = np.array([cfg.investors[n].carry for n in inputs.investors], dtype=bool)
+    crowd = cpar["holdings"][:, carry].sum(axis=1)
+    lam = fx.crash_intensity * np.exp(fx.crash_crowding * (crowd / fx.crowding_reference - 1.0))
+    jump_var = lam * 2.0 * (fx.crash_mean_size / 100.0) ** 2     # E[J^2] of an exponential jump
+    spread_var, cross = spread_variance_rate(cfg)
+    par["logvol0"] = start_logvol((cfg.snapshot.fx_vol / 100.0) ** 2, spread_var + jump_var, cross)
     return par, cpar

@@ -582,7 +582,7 @@ def simulate_path(rng, model, per_path, outs, p, scratch):
     logfx0 = x
     var = g.var0
     x_check, var_check = x, var   # at the last weekly check point (realised variance)
-    logvol = g.logvol0
+    logvol = par.logvol0
     transient = 0.0
     since_boj, since_fed = g.boj_since0, g.fed_since0
     since_interv = g.intervention_spacing

@@ -103,7 +103,6 @@ GLOBAL = declare(
     F("ust_tp_per_tn_sold", "f8", "pp per USD tn", "UST term premium per USD tn of bonds sold"),
     F("jgb_tp_per_tn_repatriated", "f8", "pp per USD tn", "JGB term-premium fall per USD tn repatriated"),
     F("eta", "f8", "log points per pp", "Elasticity of log USD/JPY to the 10y spread"),
-    F("logvol0", "f8", "log(1/sqrt(year))", "Log USD/JPY diffusion volatility at the snapshot"),
     F("long_run_logvol", "f8", "log(1/sqrt(year))", "Level to which the log volatility reverts"),
     F("stress_vol_multiplier", "f8", "1", "Factor on the diffusion volatility in stress"),
     F("crash_intensity", "f8", "1/year", "Crash intensity at the reference crowding"),
@@ -209,6 +208,9 @@ PATH_PARAM = declare(
     F("neutral_boj", "f8", "% p.a.", "BoJ neutral rate (drawn)"),
     F("neutral_fed", "f8", "% p.a.", "Fed neutral rate (drawn)"),
     F("impact", "f8", "log points per USD bn", "Price impact of yen buying (drawn)"),
+    F("logvol0", "f8", "log(1/sqrt(year))",
+      "Log USD/JPY diffusion volatility at the snapshot: what the spread and the crash jumps "
+      "leave of the snapshot's realised variance (sim.inputs.start_logvol)"),
 )
 CLASS_PARAM = declare(
     F("holdings", "f8", "USD bn", "Foreign holdings at the snapshot by investor class (drawn)"),

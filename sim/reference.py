@@ -301,7 +301,7 @@ def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws
     logfx0 = g["logfx0"]
     var = full(g["var0"])
     x_check, var_check = x.copy(), var.copy()
-    logvol = full(g["logvol0"])
+    logvol = params["logvol0"].astype(float)
     transient = np.zeros(n)
     since_boj, since_fed = full(g["boj_since0"]), full(g["fed_since0"])
     since_interv = full(g["intervention_spacing"])

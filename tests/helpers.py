@@ -46,8 +46,10 @@ def run(cfg):
 def fx_vols(inputs, multiplier=1.0):
     """Diffusion volatility of USD/JPY in each step (1/sqrt(year)) when the vol of vol is zero:
     the log volatility's deterministic path from the snapshot towards its long-run level."""
+    from sim.inputs import path_parameters
+
     g, steps = inputs.model.glob[0], inputs.steps
-    logvol, out = g["logvol0"], []
+    logvol, out = float(path_parameters(inputs, 0, 1)[0]["logvol0"][0]), []
     for a in steps["a_logvol"]:
         out.append(np.exp(logvol) * multiplier)
         logvol = g["long_run_logvol"] + (logvol - g["long_run_logvol"]) * a
