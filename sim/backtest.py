@@ -587,34 +587,10 @@ def _app(cfg) -> None:
 
 
 def main() -> None:
-    import hydra
+    from sim.cli import command_main
 
-    from sim.compose import CONFIG_DIR, check_overrides
-    from sim.config import register_configs
-
-    from sim.cli import reserved_run
-
-    register_configs()
-    overwrite = "--overwrite" in sys.argv[1:]
-    args = [a for a in sys.argv[1:] if a != "--overwrite"]
-    problem = check_overrides(args, config_name="backtest")
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        sys.exit(2)
-    app = hydra.main(config_path=str(CONFIG_DIR), config_name="backtest", version_base="1.3")(_app)
-    name = next((a.split("=", 1)[1] for a in args if a.startswith("backtest=")), "default")
-    try:
-        # its own folder, reserved like a run's; the files appear together when it ends
-        with reserved_run(args, Path("outputs") / "backtest", name, overwrite) as (output, hydra_args):
-            _FOLDER[0] = output.final
-            saved, sys.argv = sys.argv, [sys.argv[0], *hydra_args]
-            try:
-                app()
-            finally:
-                sys.argv = saved
-    except KeyboardInterrupt:
-        print("\ninterrupted: no backtest files were written", file=sys.stderr)
-        sys.exit(130)
+    # its own folder, reserved like a run's; the files appear together when it ends
+    command_main("backtest", _app, "backtest", reserve=(Path("outputs") / "backtest", "backtest", _FOLDER))
 
 
 if __name__ == "__main__":

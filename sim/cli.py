@@ -331,6 +331,41 @@ def reserved_run(args: list[str], parent: Path, name: str, overwrite: bool = Fal
     output.commit()
 
 
+def command_main(config_name: str, app, what: str, reserve: tuple | None = None) -> None:
+    """The ``main`` of a Hydra command other than ``run`` (calibrate, backtest, moments): checks
+    the overrides (a mistake: one line, exit 2), then runs ``app`` under Hydra with the root
+    config ``config_name``.  With ``reserve`` = (parent folder, preset group, holder) the
+    command's folder is reserved like a run's (``parent/<time>_<preset>``, ``--overwrite`` as
+    for ``run``), its final path put in ``holder[0]``, and its files appear only when it ends.
+    Ctrl-C says that no ``what`` files were written and exits 130."""
+    register_configs()
+    args = sys.argv[1:]
+    overwrite = "--overwrite" in args
+    if reserve is not None:
+        args = [a for a in args if a != "--overwrite"]
+    problem = check_overrides(args, config_name=config_name)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        sys.exit(2)
+    task = hydra.main(config_path=str(CONFIG_DIR), config_name=config_name, version_base="1.3")(app)
+    try:
+        if reserve is None:
+            task()
+            return
+        parent, group, holder = reserve
+        name = next((a.split("=", 1)[1] for a in args if a.startswith(f"{group}=")), "default")
+        with reserved_run(args, parent, name, overwrite) as (output, hydra_args):
+            holder[0] = output.final
+            saved, sys.argv = sys.argv, [sys.argv[0], *hydra_args]
+            try:
+                task()
+            finally:
+                sys.argv = saved
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: no {what} files were written", file=sys.stderr)
+        sys.exit(130)
+
+
 def run_main(argv: list[str] | None = None, prog: str = "carrysim run") -> int:
     """``carrysim run``: one run, or a sweep with ``-m``."""
     register_configs()

@@ -636,22 +636,9 @@ def _app(cfg) -> None:
 
 
 def main() -> None:
-    import hydra
+    from sim.cli import command_main
 
-    from sim.compose import CONFIG_DIR, check_overrides
-    from sim.config import register_configs
-
-    register_configs()
-    problem = check_overrides(sys.argv[1:], config_name="moments")
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        sys.exit(2)
-    app = hydra.main(config_path=str(CONFIG_DIR), config_name="moments", version_base="1.3")(_app)
-    try:
-        app()
-    except KeyboardInterrupt:
-        print("\ninterrupted: no moments files were written", file=sys.stderr)
-        sys.exit(130)
+    command_main("moments", _app, "moments")
 
 
 if __name__ == "__main__":

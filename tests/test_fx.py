@@ -117,3 +117,29 @@ def test_the_summary_reports_the_flows_off_counterfactual(tmp_path):
     assert "(private flows off)" in (tmp_path / "summary.csv").read_text()
     cfg.output.counterfactual = False
     assert "private flows off" not in run_and_save(cfg, tmp_path).summary
+
+
+@pytest.mark.parametrize("fx_vol", [8.0, 12.0])
+def test_total_volatility_starts_at_the_snapshots_realised_volatility(fx_vol):
+    """The diffusion starts from what the spread (with its covariance) and the crash jumps leave
+    of the snapshot's realised variance: the first week's variance rate of log USD/JPY, all
+    sources together, is the snapshot's (within 4 SEs of the sample variance)."""
+    from sim.inputs import MIN_DIFFUSION_SHARE, build_inputs, path_parameters, spread_variance_rate, start_logvol
+
+    cfg = small([*NO_NEWS, f"snapshot.fx_vol={fx_vol}", "model.parameter_uncertainty=false",
+                 "model.fx.vol_of_vol=0", "model.fx.calm_to_stress=0", "model.fx.stress_trigger=1000",
+                 "model.fx.crash_intensity=0.5", "model.fx.crash_mean_size=1.5",
+                 "model.yields.fiscal_jump_intensity=0", "model.yields.ust_tp_per_tn_sold=0",
+                 "model.yields.jgb_tp_per_tn_repatriated=0"], paths=40_000, months=1)
+    r = run(cfg)
+    dt = build_inputs(cfg).steps["dt"][0]
+    d = np.diff(np.log(r["usdjpy"].values[:, :2]), axis=1)[:, 0]
+    rate = d.var() / dt
+    se = np.std((d - d.mean()) ** 2) / math.sqrt(len(d)) / dt
+    assert abs(rate - (fx_vol / 100) ** 2) < 4 * se, (rate, (fx_vol / 100) ** 2, se)
+    # The root: s^2 + 2 c s + other = v0^2, and the floor when the others explain it all.
+    var, cross = spread_variance_rate(cfg)
+    s = np.exp(path_parameters(build_inputs(cfg), 0, 1)[0]["logvol0"][0])
+    assert s > MIN_DIFFUSION_SHARE * fx_vol / 100
+    assert np.exp(start_logvol(0.01 ** 2, 0.02 ** 2, cross)) == pytest.approx(0.01 / 3)
+    assert np.exp(start_logvol(0.1 ** 2, 0.0, 0.0)) == pytest.approx(0.1)
