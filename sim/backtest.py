@@ -51,10 +51,12 @@ QUANTITIES = {
 }
 FX_QUANTITIES = ("usdjpy_change", "largest_rally")
 RATE_QUANTITIES = ("fed_rate", "boj_rate", "ust10", "jgb10")
-FORECASTERS = ("model", "random_walk", "garch_t", "bootstrap")
+FORECASTERS = ("model", "flows_off", "random_walk", "garch_t", "bootstrap")
 BENCHMARKS = FORECASTERS[1:]
 FORECASTER_NAMES = {
     "model": "the model",
+    "flows_off": "the model on the same shocks with private flows moving no price "
+                 "(model.impact.private_flows=false: the counterfactual the flows must beat)",
     "random_walk": "random walk (trailing realised volatility); rates: no change + historical changes",
     "garch_t": "GARCH(1,1) with Student-t innovations (arch), rolling window",
     "bootstrap": "block bootstrap of past weekly changes",
@@ -238,6 +240,8 @@ def run_backtest(cfg: Config, progress: bool = True) -> xr.Dataset:
     cfg.sampler.horizon_months = max(bt.horizons)
     cfg.sampler.sample_paths = cfg.sampler.paths
     cfg.output.progress = False
+    cfg_off = copy.deepcopy(cfg)          # the same shocks (same seed), private flows off
+    cfg_off.model.impact.private_flows = False
     md = MarketData(cfg.data.dir)
     days = origins(bt)
     S, B = _stats()
@@ -269,10 +273,12 @@ def run_backtest(cfg: Config, progress: bool = True) -> xr.Dataset:
             in_sample[o, j] = in_window(origin, k, cfg.model.calibration_window)
         outcome = realised(md, origin, weeks)
         model, snap = model_ensembles(cfg, md, origin, weeks)
+        off, _ = model_ensembles(cfg_off, md, origin, weeks)
         start_fx[o] = snap.usdjpy
         start = {"fed_rate": snap.fed_rate, "boj_rate": snap.boj_rate, "ust10": snap.ust10,
                  "jgb10": snap.jgb10}
-        ensembles = {"model": model, **benchmark_ensembles(cfg, md, origin, weeks, start)}
+        ensembles = {"model": model, "flows_off": off,
+                     **benchmark_ensembles(cfg, md, origin, weeks, start)}
         for qi, q in enumerate(QUANTITIES):
             obs = outcome.levels[q]
             observed[o, :, qi] = obs
@@ -480,8 +486,9 @@ def _fmt(x, digits=3) -> str:
 def markdown_table(rows: list[dict], sample: str) -> str:
     """The rows of one sample as a Markdown table."""
     head = ("| quantity | h (m) | origins | cover 50% [95% CI] | cover 90% [95% CI] | CRPS model | "
-            "CRPS / RW (p) | CRPS / GARCH-t (p) | CRPS / bootstrap (p) | pinball 5% / 95% (model) |")
-    lines = [head, "|" + "---|" * 10]
+            "CRPS / flows off (p) | CRPS / RW (p) | CRPS / GARCH-t (p) | CRPS / bootstrap (p) | "
+            "pinball 5% / 95% (model) |")
+    lines = [head, "|" + "---|" * 11]
     for r in rows:
         if r["sample"] != sample or r["origins"] < 3:
             continue
@@ -493,14 +500,15 @@ def markdown_table(rows: list[dict], sample: str) -> str:
         lines.append(
             f"| {r['quantity']} | {r['horizon_months']} | {r['origins']} | "
             f"{r['coverage_50']:.2f} [{r['coverage_50_ci']}] | {r['coverage_90']:.2f} [{r['coverage_90_ci']}] | "
-            f"{_fmt(r['crps_model'])} | {ratio('random_walk')} | {ratio('garch_t')} | {ratio('bootstrap')} | "
+            f"{_fmt(r['crps_model'])} | {ratio('flows_off')} | {ratio('random_walk')} | {ratio('garch_t')} | "
+            f"{ratio('bootstrap')} | "
             f"{_fmt(r['pinball_05_model'])} / {_fmt(r['pinball_95_model'])} |")
     return "\n".join(lines)
 
 
 def brier_table(rows: list[dict]) -> str:
-    lines = ["| sample | event | origins | events | Brier model | Brier RW (p) | Brier GARCH-t (p) | "
-             "Brier bootstrap (p) |", "|" + "---|" * 8]
+    lines = ["| sample | event | origins | events | Brier model | Brier flows off (p) | Brier RW (p) | "
+             "Brier GARCH-t (p) | Brier bootstrap (p) |", "|" + "---|" * 9]
     for r in rows:
         if "brier_model" not in r:
             continue
@@ -520,7 +528,8 @@ def report(ds: xr.Dataset, rows: list[dict]) -> str:
         f"Model calibration window: {ds.attrs['calibration_window']}. A forecast is in-sample when "
         "its period (origin, origin + horizon] overlaps the window; the headline is out-of-sample.",
         f"{ds.attrs['paths']:,} paths per origin, seed {ds.attrs['seed']} at every origin (common "
-        "random numbers). CRPS / X below 1: the model beats benchmark X; p: Diebold-Mariano test of "
+        "random numbers). Flows off: the model on the same shocks with private flows moving no "
+        "price. CRPS / X below 1: the model beats benchmark X; p: Diebold-Mariano test of "
         "equal mean CRPS with Newey-West (HAC) variance. Coverage intervals: Wilson at the HAC "
         "effective sample size. Rates and yields are compared with one benchmark, no change plus "
         "past changes over the horizon (column RW).",

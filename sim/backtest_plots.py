@@ -12,9 +12,10 @@ import xarray as xr  # noqa: E402
 
 from sim.plots import _save  # noqa: E402
 
-COLORS = {"model": "#c0392b", "random_walk": "#7f8c8d", "garch_t": "#1b4f72", "bootstrap": "#d68910"}
-LABELS = {"model": "model", "random_walk": "random walk", "garch_t": "GARCH(1,1)-t",
-          "bootstrap": "block bootstrap"}
+COLORS = {"model": "#c0392b", "flows_off": "#e59866", "random_walk": "#7f8c8d", "garch_t": "#1b4f72",
+          "bootstrap": "#d68910"}
+LABELS = {"model": "model", "flows_off": "model, flows off", "random_walk": "random walk",
+          "garch_t": "GARCH(1,1)-t", "bootstrap": "block bootstrap"}
 
 
 def plot_pit(ds: xr.Dataset, path: Path, bins: int | None = None) -> Path:

@@ -102,7 +102,7 @@ def test_backtest_dataset(small_backtest):
     fx = ds["crps"].sel(quantity=["usdjpy_change", "largest_rally"])
     assert np.all(np.isfinite(fx.values))
     rates = ds["crps"].sel(quantity="fed_rate")
-    assert np.all(np.isfinite(rates.sel(forecaster=["model", "random_walk"]).values))
+    assert np.all(np.isfinite(rates.sel(forecaster=["model", "flows_off", "random_walk"]).values))
     assert np.all(np.isnan(rates.sel(forecaster=["garch_t", "bootstrap"]).values))
     # in-sample flags follow the window (starts 2008-09-01)
     flags = ds["in_sample"].sel(horizon=1).values
