@@ -311,8 +311,21 @@ def _bank(b) -> np.ndarray:
     return rec
 
 
-def _classes(cfg: Config, investors: list[str], weeks: np.ndarray):
+def evaluation_timing(a):
+    """Where in a step a class's target is read, as a share of the step: the centre of mass of
+    the weights e^(s/tau) with which the level at time s of the step enters the class's exit
+    share after it (dq/dt = (target - q) / tau, the level moving linearly over the step),
+    1 / (1 - e^-a) - 1 / a for a = step / tau.  1/2 for a slow class, towards 1 for one that
+    adjusts within the step (docs/model.md, section 8)."""
+    a = np.asarray(a, dtype=float)
+    small = a < 1e-4
+    safe = np.where(small, 1.0, a)
+    return np.where(small, 0.5 + a / 12.0, 1.0 / -np.expm1(-safe) - 1.0 / safe)
+
+
+def _classes(cfg: Config, investors: list[str], steps: np.ndarray):
     """CLASS records and CLASS_STEP records (steps x classes) of the enabled classes."""
+    weeks = steps["weeks"]
     classes = _records(L.CLASS, len(investors))
     class_steps = _records(L.CLASS_STEP, (len(weeks), len(investors)))
     for i, name in enumerate(investors):
@@ -337,6 +350,12 @@ def _classes(cfg: Config, investors: list[str], weeks: np.ndarray):
         rebuild = c.adjustment_weeks if c.rebuild_weeks is None else c.rebuild_weeks
         class_steps["rebuild_speed"][:, i] = 1.0 - np.exp(-weeks / rebuild)
         class_steps["basis_speed"][:, i] = 1.0 - np.exp(-weeks / c.basis_weeks)
+        timing = evaluation_timing(weeks / c.adjustment_weeks)
+        since_at = steps["since_check"] - (1.0 - timing) * steps["dt"]
+        class_steps["timing"][:, i] = timing
+        class_steps["since_at"][:, i] = since_at
+        class_steps["ewma_at"][:, i] = 0.5 ** (since_at * BUSINESS_DAYS_PER_YEAR / 5.0
+                                               / cfg.model.fx.vol_halflife_weeks)
     return classes, class_steps
 
 
@@ -351,7 +370,7 @@ def build_inputs(cfg: Config) -> Inputs:
                           f"a horizon that spans at least one {smp.step} step")
     steps, meetings = _schedule(cfg, dates)
     investors = [name for name, c in cfg.investors.items() if c.enabled]
-    classes, class_steps = _classes(cfg, investors, steps["weeks"])
+    classes, class_steps = _classes(cfg, investors, steps)
     (chol_calm, chol_stress), notes = correlation_factors(cfg)
     model = L.Model(glob=_global(cfg, start), boj=_bank(m.policy.boj), fed=_bank(m.policy.fed),
                     steps=steps, boj_meetings=meetings["boj"], fed_meetings=meetings["fed"],

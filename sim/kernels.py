@@ -44,7 +44,7 @@ Rates = namedtuple("Rates", "boj fed jgb ust")
 #: price impact of private flows and its linear limit (per week), log USD/JPY and realised
 #: variance at the last weekly check point (x, var), the time since it (dt, years), the step's
 #: length in weeks, the EWMA weight of var, the snapshot's log USD/JPY, the rates.
-Market = namedtuple("Market", "x_off impact limit x var dt weeks ewma logfx0 rates")
+Market = namedtuple("Market", "x_off impact limit x var dt weeks ewma logfx0 rates x_start")
 #: The investor classes in one step: CLASS records, CLASS_STEP records of the step, the path's
 #: CLASS_PARAM records and its HOLDER state.
 Investors = namedtuple("Investors", "classes speeds params holders")
@@ -327,8 +327,6 @@ def _investor_targets(x, market, inv, again):
     r = x - market.x
     ewma = market.ewma
     var = ewma * market.var + (1.0 - ewma) * r * r / market.dt
-    vol_pct = 100.0 * math.sqrt(var)
-    dvol = 100.0 * (1.0 - ewma) * r / (market.dt * math.sqrt(var)) if var > 0.0 else 0.0
     buying = 0.0
     slope = 0.0
     for c in range(inv.classes.shape[0]):
@@ -338,13 +336,19 @@ def _investor_targets(x, market, inv, again):
             buying += h.buying_new
             continue
         q = h.q
+        # The class reads the level (and the realised vol) at its point of the step, where the
+        # weights of its adjustment centre (CLASS_STEP.timing): the step's path is linear from
+        # x_start to x; d(level)/dx = timing.
+        sp = inv.speeds[c]
+        timing = sp.timing
+        xc = market.x_start + timing * (x - market.x_start)
         if cls.signal == ALLOCATION:
             # Band rebalancing of a pension fund towards its policy weight.
             # Wealth at current prices is 1 - w0 + w0 * ratio whatever has been sold (trades
             # are self-financing); the foreign weight is the held foreign part of it.
             w0 = cls.foreign_weight
             wt = cls.target_weight
-            ratio = math.exp(x - market.logfx0)
+            ratio = math.exp(xc - market.logfx0)
             wealth = 1.0 - w0 + w0 * ratio
             drift = 100.0 * (w0 * (1.0 - q) * ratio / wealth - wt)
             pos_target = wt * wealth / (w0 * ratio)
@@ -352,11 +356,21 @@ def _investor_targets(x, market, inv, again):
             target = q + act * ((1.0 - pos_target) - q)
             d_drift = 100.0 * w0 * (1.0 - q) * ratio * (1.0 - w0) / (wealth * wealth)
             d_act = math.copysign(density / cls.threshold_width, drift) * d_drift
-            d_target = (d_act * ((1.0 - pos_target) - q)
-                        + act * wt * (1.0 - w0) / (w0 * ratio))
+            d_target = timing * (d_act * ((1.0 - pos_target) - q)
+                                 + act * wt * (1.0 - w0) / (w0 * ratio))
         else:
-            m = _signal(cls, x, h.basis, market.rates, vol_pct)
+            vol_pct = 0.0
+            dvol = 0.0
+            if cls.signal == CARRY_TO_RISK:
+                rc = xc - market.x
+                var_c = sp.ewma_at * market.var + (1.0 - sp.ewma_at) * rc * rc / sp.since_at
+                vol_pct = 100.0 * math.sqrt(var_c)
+                if var_c > 0.0:
+                    dvol = 100.0 * (1.0 - sp.ewma_at) * rc * timing / (sp.since_at * math.sqrt(var_c))
+            m = _signal(cls, xc, h.basis, market.rates, vol_pct)
             dm = _signal_slope(cls, market.rates, vol_pct, dvol)
+            if cls.signal == DRAWDOWN:
+                dm *= timing
             width = cls.threshold_width
             lower, d_lower = _crossed_share(m, h.mu, width, h.phi0, h.z0, cls.carry)
             if q < lower:
@@ -729,7 +743,7 @@ def simulate_path(rng, model, per_path, outs, p, scratch):
         # solve for the level at which flows and the yen agree, then commit the flows there.
         rates = Rates(boj, fed, jgb, ust)
         market = Market(x_pre - official, k_private, limit, x_check, var_check, step.since_check,
-                        step.weeks, step.ewma, logfx0, rates)
+                        step.weeks, step.ewma, logfx0, rates, x)
         speeds = model.class_steps[t]
         inv = Investors(model.classes, speeds, cpp, holders)
         level, converged, buying, var, _ = solve_step(market, inv, g.max_iter, g.tol)

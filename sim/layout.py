@@ -202,6 +202,10 @@ CLASS_STEP = declare(
     F("speed", "f8", "1", "Share of the gap to a higher target exit share closed in the step"),
     F("rebuild_speed", "f8", "1", "Share of the gap to a lower target exit share closed in the step"),
     F("basis_speed", "f8", "1", "Share of the gap between the drawdown basis and USD/JPY closed"),
+    F("timing", "f8", "1", "Where in the step the class's target reads the level: the centre of "
+      "its adjustment's weights over the step (sim.inputs.evaluation_timing)"),
+    F("since_at", "f8", "years", "Time from the last weekly check point to that point"),
+    F("ewma_at", "f8", "1", "Weight of the old realised variance at that point"),
 )
 
 PATH_PARAM = declare(

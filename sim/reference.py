@@ -112,9 +112,6 @@ def investor_targets(g, s, classes, speeds):
     """
     r = g - s["x"]
     var = s["ewma"] * s["var"] + (1.0 - s["ewma"]) * r * r / s["dt"]
-    vol_pct = 100.0 * np.sqrt(var)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        dvol = np.where(var > 0.0, 100.0 * (1.0 - s["ewma"]) * r / (s["dt"] * np.sqrt(var)), 0.0)
     q, cpp = s["q"], s["cpp"]
     qn = np.empty_like(q)
     buying = np.zeros_like(g)
@@ -122,9 +119,11 @@ def investor_targets(g, s, classes, speeds):
     for c, cls in enumerate(classes):
         width = cls["threshold_width"]
         qc = q[:, c]
+        timing = speeds[c]["timing"]
+        xc = s["x_start"] + timing * (g - s["x_start"])
         if cls["signal"] == K.ALLOCATION:
             w0, wt = cls["foreign_weight"], cls["target_weight"]
-            ratio = np.exp(g - s["logfx0"])
+            ratio = np.exp(xc - s["logfx0"])
             wealth = 1.0 - w0 + w0 * ratio
             drift = 100.0 * (w0 * (1.0 - qc) * ratio / wealth - wt)
             pos_target = wt * wealth / (w0 * ratio)
@@ -133,10 +132,20 @@ def investor_targets(g, s, classes, speeds):
             target = qc + act * ((1.0 - pos_target) - qc)
             d_drift = 100.0 * w0 * (1.0 - qc) * ratio * (1.0 - w0) / (wealth * wealth)
             d_act = np.copysign(density / width, drift) * d_drift
-            d_target = d_act * ((1.0 - pos_target) - qc) + act * wt * (1.0 - w0) / (w0 * ratio)
+            d_target = timing * (d_act * ((1.0 - pos_target) - qc)
+                                 + act * wt * (1.0 - w0) / (w0 * ratio))
         else:
-            m = signal(cls, g, s["basis"][:, c], s, vol_pct)
+            ewma_at, since_at = speeds[c]["ewma_at"], speeds[c]["since_at"]
+            rc = xc - s["x"]
+            var_c = ewma_at * s["var"] + (1.0 - ewma_at) * rc * rc / since_at
+            vol_pct = 100.0 * np.sqrt(var_c)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                dvol = np.where(var_c > 0.0, 100.0 * (1.0 - ewma_at) * rc * timing
+                                / (since_at * np.sqrt(var_c)), 0.0)
+            m = signal(cls, xc, s["basis"][:, c], s, vol_pct)
             dm = signal_slope(cls, s, vol_pct, dvol)
+            if cls["signal"] == K.DRAWDOWN:
+                dm = dm * timing
             phi0, mu, rebuild = s["phi0"][c], s["mu"][c], cls["carry"]
             lower, d_lower = crossed_share(m, mu, width, phi0, rebuild)
             upper, d_upper = crossed_share(m + cls["reentry_gap"], mu, width, phi0, rebuild)
@@ -419,7 +428,7 @@ def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws
         k_private = k if g["private_flows"] else np.zeros(n)
         official = official_impact(external, k, limit, g["announcement"])
 
-        paths = dict(x=x_check, var=var_check, boj=boj, fed=fed, jgb=jgb, ust=ust, q=q, cpp=cpp,
+        paths = dict(x=x_check, x_start=x, var=var_check, boj=boj, fed=fed, jgb=jgb, ust=ust, q=q, cpp=cpp,
                      basis=basis, hold=hold, hedge=hedge, xoff=x_pre - official, impact=k_private)
         step = dict(dt=sc["since_check"], weeks=sc["weeks"], ewma=sc["ewma"], logfx0=logfx0,
                     phi0=phi0, mu=mu,

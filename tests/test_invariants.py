@@ -62,13 +62,18 @@ def test_solver_finds_the_equilibrium_the_iteration_reaches():
     classes["threshold_width"] = 0.08
     holders["mu"] = -(3.625 - 0.75) / 8.0 + 2.3263478740408408 * 0.08
     speeds = np.zeros(1, L.CLASS_STEP)
+    # An instant adjustment reads the level at the step's end (timing 1), where the realised
+    # variance is the market's own.
     speeds["speed"] = 1.0
+    speeds["timing"] = 1.0
+    speeds["since_at"] = 5 / 261
+    speeds["ewma_at"] = 0.95
     inv = K.Investors(classes, speeds, cpp[0], holders)
     rates = K.Rates(boj=0.75, fed=3.625, jgb=1.91, ust=3.72)
     several = 0
     for shock in np.linspace(-0.08, 0.0, 33):
         market = K.Market(x_off=x0 + shock, impact=0.002, limit=30.0, x=x0, var=0.0064,
-                          dt=5 / 261, weeks=1.0, ewma=0.95, logfx0=x0, rates=rates)
+                          dt=5 / 261, weeks=1.0, ewma=0.95, logfx0=x0, rates=rates, x_start=x0)
         level, ok, _, _, _ = K.solve_step(market, inv, 1000, 1e-10)
         assert ok
         grid = np.linspace(x0 + shock - 0.6, x0 + shock, 6001)[::-1]  # downwards from the start
