@@ -117,3 +117,18 @@ def test_shocks_do_not_depend_on_parameters_or_investor_classes():
     dev_a = jpi_a - jpi_a.mean(axis=0)
     dev_b = jpi_b - jpi_b.mean(axis=0)
     np.testing.assert_allclose(dev_b, 1.5 * dev_a, rtol=1e-9, atol=1e-12)
+
+
+def test_evaluation_timing_is_the_centre_of_the_adjustment_weights():
+    """A class's exit share after a step weighs the level at time s of the step by
+    e^(s / tau) (dq/dt = (target - q) / tau): the point where it reads the level is the centre
+    of mass of those weights, 1/2 for a slow class and towards the step's end for a fast one."""
+    from sim.inputs import evaluation_timing
+
+    for a in (1e-6, 1e-3, 0.2, 1.0, 5.0, 40.0):
+        s = np.linspace(0.0, 1.0, 200_001)
+        w = np.exp(a * s)
+        centre = np.sum(s * w) / np.sum(w)   # a fine uniform grid
+        assert float(evaluation_timing(a)) == pytest.approx(centre, abs=1e-5), a
+    assert float(evaluation_timing(1.0)) == pytest.approx(np.e / (np.e - 1.0) - 1.0, rel=1e-12)
+    assert float(evaluation_timing(0.0)) == 0.5
