@@ -179,3 +179,17 @@ def test_cli_bad_value_is_one_line(tmp_path):
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and "backtest.step_months=0" in lines[0], out.stderr
     assert not (tmp_path / "backtest.nc").exists()
+
+
+def test_flows_off_forecaster_is_the_model_on_the_same_shocks(small_backtest):
+    """The flows-off forecaster is the model with private flows moving no price, same seed: it
+    differs from the model where flows matter, and equals it when the model's own flows are off."""
+    cfg, ds = small_backtest
+    fx = ds["forecast_quantiles"].sel(quantity="usdjpy_change")
+    assert not np.array_equal(fx.sel(forecaster="model").values, fx.sel(forecaster="flows_off").values)
+    off = _cfg("backtest.start=2008-07-01", "backtest.end=2008-07-31", "backtest.step_months=1",
+               "model.impact.private_flows=false")
+    ds_off = run_backtest(off, progress=False)
+    crps = ds_off["crps"]
+    np.testing.assert_array_equal(crps.sel(forecaster="model").values,
+                                  crps.sel(forecaster="flows_off").values)
