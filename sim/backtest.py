@@ -531,8 +531,8 @@ def report(ds: xr.Dataset, rows: list[dict]) -> str:
         "random numbers). Flows off: the model on the same shocks with private flows moving no "
         "price. CRPS / X below 1: the model beats benchmark X; p: Diebold-Mariano test of "
         "equal mean CRPS with Newey-West (HAC) variance. Coverage intervals: Wilson at the HAC "
-        "effective sample size. Rates and yields are compared with one benchmark, no change plus "
-        "past changes over the horizon (column RW).",
+        "effective sample size. Rates and yields are compared with no change plus past changes "
+        "over the horizon (column RW) and with the flows-off model.",
         "",
     ]
     for sample in SAMPLES:

@@ -427,7 +427,9 @@ def start_logvol(var0, other_var, cross: float = 0.0):
     data's realised volatility is, not above it; floored at :data:`MIN_DIFFUSION_SHARE` of the
     realised vol (docs/model.md, 6.1.1)."""
     var0 = np.asarray(var0, dtype=float)
-    s = -cross + np.sqrt(cross * cross + np.maximum(var0 - other_var, 0.0))
+    disc = cross * cross + var0 - other_var
+    # No non-negative root (the other sources alone exceed the realised variance): the floor.
+    s = np.where(disc >= 0.0, -cross + np.sqrt(np.maximum(disc, 0.0)), 0.0)
     return np.log(np.maximum(s, MIN_DIFFUSION_SHARE * np.sqrt(var0)))
 
 
