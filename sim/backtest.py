@@ -240,8 +240,9 @@ def run_backtest(cfg: Config, progress: bool = True) -> xr.Dataset:
     cfg.sampler.horizon_months = max(bt.horizons)
     cfg.sampler.sample_paths = cfg.sampler.paths
     cfg.output.progress = False
-    cfg_off = copy.deepcopy(cfg)          # the same shocks (same seed), private flows off
-    cfg_off.model.impact.private_flows = False
+    from sim.pipeline import flows_off
+
+    cfg_off = flows_off(cfg)              # the same shocks (same seed), private flows off
     md = MarketData(cfg.data.dir)
     days = origins(bt)
     S, B = _stats()

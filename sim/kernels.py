@@ -307,6 +307,13 @@ def _signal_slope(cls, rates, vol_pct, dvol):
 
 
 @njit(cache=True, inline="always")
+def _ewma_variance(var, ewma, r, dt):
+    """Realised variance after a move ``r`` over ``dt`` years since the last weekly check point,
+    from the variance ``var`` there and the EWMA weight ``ewma`` of that time."""
+    return ewma * var + (1.0 - ewma) * r * r / dt
+
+
+@njit(cache=True, inline="always")
 def moves_with_level(cls):
     """Whether a class's target depends on the level within a step (its signal or, for
     allocation drift, its foreign weight); the others' targets are fixed for the step."""
@@ -324,9 +331,7 @@ def _investor_targets(x, market, inv, again):
     whose target does not depend on the level keep what the previous evaluation wrote: the
     same numbers, summed in the same order.
     """
-    r = x - market.x
-    ewma = market.ewma
-    var = ewma * market.var + (1.0 - ewma) * r * r / market.dt
+    var = _ewma_variance(market.var, market.ewma, x - market.x, market.dt)
     buying = 0.0
     slope = 0.0
     for c in range(inv.classes.shape[0]):
@@ -363,14 +368,12 @@ def _investor_targets(x, market, inv, again):
             dvol = 0.0
             if cls.signal == CARRY_TO_RISK:
                 rc = xc - market.x
-                var_c = sp.ewma_at * market.var + (1.0 - sp.ewma_at) * rc * rc / sp.since_at
+                var_c = _ewma_variance(market.var, sp.ewma_at, rc, sp.since_at)
                 vol_pct = 100.0 * math.sqrt(var_c)
                 if var_c > 0.0:
-                    dvol = 100.0 * (1.0 - sp.ewma_at) * rc * timing / (sp.since_at * math.sqrt(var_c))
+                    dvol = 100.0 * (1.0 - sp.ewma_at) * rc / (sp.since_at * math.sqrt(var_c))
             m = _signal(cls, xc, h.basis, market.rates, vol_pct)
-            dm = _signal_slope(cls, market.rates, vol_pct, dvol)
-            if cls.signal == DRAWDOWN:
-                dm *= timing
+            dm = timing * _signal_slope(cls, market.rates, vol_pct, dvol)
             width = cls.threshold_width
             lower, d_lower = _crossed_share(m, h.mu, width, h.phi0, h.z0, cls.carry)
             if q < lower:

@@ -104,14 +104,18 @@ def signal_slope(cls, rates, vol_pct, dvol):
     return np.zeros_like(vol_pct)
 
 
+def ewma_variance(var, ewma, r, dt):
+    """:func:`sim.kernels._ewma_variance` on arrays."""
+    return ewma * var + (1.0 - ewma) * r * r / dt
+
+
 def investor_targets(g, s, classes, speeds):
     """Candidate exit shares (paths x classes), yen bought, variance at levels ``g`` and the
     derivative of the yen bought in g.
 
     ``s`` holds the step's state: arrays with one row per path of ``g``, and scalars.
     """
-    r = g - s["x"]
-    var = s["ewma"] * s["var"] + (1.0 - s["ewma"]) * r * r / s["dt"]
+    var = ewma_variance(s["var"], s["ewma"], g - s["x"], s["dt"])
     q, cpp = s["q"], s["cpp"]
     qn = np.empty_like(q)
     buying = np.zeros_like(g)
@@ -137,15 +141,13 @@ def investor_targets(g, s, classes, speeds):
         else:
             ewma_at, since_at = speeds[c]["ewma_at"], speeds[c]["since_at"]
             rc = xc - s["x"]
-            var_c = ewma_at * s["var"] + (1.0 - ewma_at) * rc * rc / since_at
+            var_c = ewma_variance(s["var"], ewma_at, rc, since_at)
             vol_pct = 100.0 * np.sqrt(var_c)
             with np.errstate(divide="ignore", invalid="ignore"):
-                dvol = np.where(var_c > 0.0, 100.0 * (1.0 - ewma_at) * rc * timing
+                dvol = np.where(var_c > 0.0, 100.0 * (1.0 - ewma_at) * rc
                                 / (since_at * np.sqrt(var_c)), 0.0)
             m = signal(cls, xc, s["basis"][:, c], s, vol_pct)
-            dm = signal_slope(cls, s, vol_pct, dvol)
-            if cls["signal"] == K.DRAWDOWN:
-                dm = dm * timing
+            dm = timing * signal_slope(cls, s, vol_pct, dvol)
             phi0, mu, rebuild = s["phi0"][c], s["mu"][c], cls["carry"]
             lower, d_lower = crossed_share(m, mu, width, phi0, rebuild)
             upper, d_upper = crossed_share(m + cls["reentry_gap"], mu, width, phi0, rebuild)
