@@ -54,7 +54,7 @@ FADE_WEEKS = 8
 def _fx_moments() -> tuple[str, ...]:
     from sim.moments import MOMENTS
 
-    return tuple(k for k in MOMENTS if k.startswith(("fx_", "week_rally", "high_vol", "rally_")))
+    return tuple(k for k in MOMENTS if k.startswith(("fx_", "week_", "high_vol", "rally_")))
 
 
 #: Targets of each block in the block-coordinate stage ("flows": every flow fact).

@@ -48,6 +48,8 @@ def test_gaussian_weekly_moments_within_their_standard_errors():
     for t in (2.0, 4.0):
         p = stats.norm.cdf(np.log(1 - t / 100) / sd)   # a fall of t% or more over the week
         assert abs(m[f"week_rally_{t:g}"] / 100 - p) < 3 * np.sqrt(p * (1 - p) / n) + 1e-12
+        p = stats.norm.sf(np.log(1 + t / 100) / sd)    # a rise of t% or more
+        assert abs(m[f"week_rise_{t:g}"] / 100 - p) < 3 * np.sqrt(p * (1 - p) / n) + 1e-12
 
 
 def test_absolute_change_autocorrelation_on_known_series():
@@ -186,6 +188,9 @@ def test_data_moments_on_the_shared_files(data):
     assert np.all(np.isfinite(reps)) and np.all(reps.std(axis=0) > 0)
     assert 8 < values["fx_vol"] < 16 and values["fx_skew"] < 0 < values["fx_exkurt"]
     assert values["week_rally_4"] < values["week_rally_2"] < 20
+    # The carry currency's asymmetry: large weekly yen rallies are more common than sell-offs.
+    assert values["week_rise_4"] < values["week_rise_2"] < 20
+    assert values["week_rise_4"] < values["week_rally_4"]
     for months in (1, 3, 12, 24):
         q = [values[f"rally_{months}m_q{p}"] for p in (50, 90, 95)]
         assert q == sorted(q)
