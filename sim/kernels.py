@@ -252,9 +252,10 @@ def _crossed_share(m, mu, width, phi0, z0, rebuild):
 
     Thresholds are Normal(mu, width) across potential holders, mu being the snapshot signal
     plus the class's threshold distance; those holding at the snapshot are the ones whose
-    threshold lay above the snapshot signal, a share 1 - ``phi0`` of them.  Below the snapshot
-    signal a rebuilding class gains the holders whose threshold the signal has fallen back
-    under (down to -phi0 / (1 - phi0)); any other class stays at zero.
+    threshold lies above the exit edge (the snapshot signal plus half the re-entry gap), a
+    share 1 - ``phi0`` of them.  Below that edge a rebuilding class gains the holders whose
+    threshold the signal has fallen back under (down to -phi0 / (1 - phi0)); any other class
+    stays at zero.
     """
     z = (m - mu) / width
     if z <= z0 and not rebuild:  # not past the snapshot signal: nobody has crossed
@@ -622,10 +623,12 @@ def simulate_path(rng, model, per_path, outs, p, scratch):
             h.z0 = -np.inf
             h.mu = 0.0
         else:
-            # Current holders' thresholds lie threshold_distance beyond the snapshot signal.
+            # Potential holders' thresholds centre threshold_distance beyond the snapshot
+            # signal; the snapshot sits mid-way in the hysteresis band, so the current holders
+            # are those whose threshold lies above m0 + reentry_gap / 2 (docs/model.md 7.3).
             m0 = _signal(cls, x, x, rates, vol0)
             h.mu = m0 + cls.threshold_distance
-            z0 = (m0 - h.mu) / cls.threshold_width
+            z0 = (m0 + 0.5 * cls.reentry_gap - h.mu) / cls.threshold_width
             phi0 = norm_cdf(z0)
             h.phi0 = min(phi0, 1.0 - 1e-12)
             # Below z0 the share is exactly zero; with phi0 clipped that shortcut would not hold.

@@ -329,7 +329,9 @@ def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws
         if cls["signal"] != K.ALLOCATION:
             m0 = float(signal(cls, x0, x0, rates0, vol0))
             mu[c] = m0 + cls["threshold_distance"]
-            phi0[c] = min(float(norm_cdf((m0 - mu[c]) / cls["threshold_width"])), 1.0 - 1e-12)
+            # Mid-way in the hysteresis band: exits start half a re-entry gap above m0.
+            edge = m0 + 0.5 * cls["reentry_gap"]
+            phi0[c] = min(float(norm_cdf((edge - mu[c]) / cls["threshold_width"])), 1.0 - 1e-12)
     q = np.zeros((n, n_cls))
     hold = cpp["holdings"].copy()
     hold_low = hold.copy()
