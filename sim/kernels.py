@@ -431,9 +431,20 @@ def _residual(g, market, inv, again):
     return h, buying, var, dh
 
 
-#: Before a root is bracketed, a Newton step is at most this many times the plain step g + h;
-#: where the residual is flatter (h' > -1 / NEWTON_REACH) the solver takes the plain step.
+#: Before a root is bracketed, a Newton step is at most this many times the plain step g + h,
+#: or at most NEWTON_SHORT (log USD/JPY) long; where the residual is flatter (h' > -1 /
+#: NEWTON_REACH) and the Newton step longer, the solver takes the plain step.  Near a loop gain
+#: of one the plain step shrinks |h| by only |h'| a step: the short Newton step finishes there.
 NEWTON_REACH = 16.0
+NEWTON_SHORT = 1e-3
+
+
+@njit(cache=True, inline="always")
+def newton_allowed(h, dh):
+    """Whether an unbracketed step from a point with residual ``h`` and slope ``dh`` may be
+    Newton's: in the direction of h (dh < 0) and at most NEWTON_REACH plain steps or
+    NEWTON_SHORT long."""
+    return dh < -1.0 / NEWTON_REACH or (dh < 0.0 and abs(h) <= -NEWTON_SHORT * dh)
 
 
 @njit(cache=True)
@@ -447,8 +458,9 @@ def solve_step(market, inv, max_iter, tol):
     The search starts from the level with official flows only, where a market would start to
     grope (tatonnement), and moves by Newton steps g - h / h' on the residual h(g) = Psi(g) - g,
     whose derivative h' is analytic (docs/model.md, section 8).  Where h' > -1 / NEWTON_REACH
-    (the flows' feedback near or beyond one for one, where a Newton step would reach far) and
-    after a step that failed to halve |h|, it takes the plain iteration step g + h.  As soon as
+    (the flows' feedback near or beyond one for one, where a Newton step would reach far)
+    unless the Newton step is shorter than NEWTON_SHORT, and after a Newton step that failed to
+    halve |h|, it takes the plain iteration step g + h.  As soon as
     two iterates straddle a root, the solver keeps that bracket: a Newton step is taken when it
     lands strictly inside it and the previous step halved |h|, and otherwise the Illinois
     variant of regula falsi.  The root selected is the first one on the way from the start
@@ -457,12 +469,13 @@ def solve_step(market, inv, max_iter, tol):
     g = market.x_off
     h, buying, var, dh = _residual(g, market, inv, False)
     n = 1
-    plain = False  # the previous Newton step failed: take a plain step
+    plain = False  # the previous step failed to halve |h| (unbracketed: a Newton step did)
     bracketed = False
     a = fa = b = fb = 0.0
     while abs(h) > tol and n < max_iter:
         if not bracketed:
-            if dh < -1.0 / NEWTON_REACH and not plain:
+            newton = newton_allowed(h, dh) and not plain
+            if newton:
                 g_next = g - h / dh
             else:
                 g_next = g + h
@@ -471,7 +484,10 @@ def solve_step(market, inv, max_iter, tol):
             if (h_next > 0.0) != (h > 0.0) and abs(h_next) > tol:
                 bracketed = True
                 a, fa, b, fb = g, h, g_next, h_next
-            plain = not abs(h_next) <= 0.5 * abs(h)
+            halved = abs(h_next) <= 0.5 * abs(h)
+            # Unbracketed, only a failed Newton step forces the next one to be plain; inside
+            # a bracket any step that failed to halve |h| sends the next to regula falsi.
+            plain = not halved and (newton or bracketed)
             g, h, dh = g_next, h_next, dh_next
             continue
         # Bracketed: [a, b] holds the root, b is the last point.

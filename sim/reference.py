@@ -192,8 +192,8 @@ def solve_step(paths, step, classes, speeds, max_iter, tol):
 
     ``paths`` holds the step's per-path arrays, ``step`` its scalars.  Every unfinished path
     takes one evaluation per round: safeguarded Newton steps (plain iteration g <- g + h where
-    h' > -1 / NEWTON_REACH or the last step failed to halve |h|) until two iterates straddle a
-    root, then
+    h' > -1 / NEWTON_REACH and the Newton step is longer than NEWTON_SHORT, or the last Newton
+    step failed to halve |h|) until two iterates straddle a root, then
     Newton steps inside the bracket with Illinois regula falsi as the fallback.  The returned
     level is always the path's last evaluation, so its response is the one stored.
     """
@@ -221,7 +221,9 @@ def solve_step(paths, step, classes, speeds, max_iter, tol):
         br, pl = bracketed[idx], plain[idx]
         ai, fai, bi, fbi, gi, hi, dhi = a[idx], fa[idx], b[idx], fb[idx], g[idx], h[idx], dh[idx]
         with np.errstate(divide="ignore", invalid="ignore"):
-            free = np.where((dhi < -1.0 / K.NEWTON_REACH) & ~pl, gi - hi / dhi, gi + hi)
+            use_newton = ((dhi < -1.0 / K.NEWTON_REACH)
+                          | ((dhi < 0.0) & (np.abs(hi) <= -K.NEWTON_SHORT * dhi))) & ~pl
+            free = np.where(use_newton, gi - hi / dhi, gi + hi)
             lo, up = np.minimum(ai, bi), np.maximum(ai, bi)
             newton = np.where(dhi != 0.0, bi - fbi / dhi, lo)
             falsi = bi - fbi * (bi - ai) / (fbi - fai)
@@ -235,7 +237,9 @@ def solve_step(paths, step, classes, speeds, max_iter, tol):
         # Free steps: a sign change away from the root starts the bracketing phase.
         cross = ~br & ((f > 0.0) != (hi > 0.0)) & ~small
         flip = (f > 0.0) != (fbi > 0.0)
-        plain[idx] = ~(np.abs(f) <= 0.5 * np.abs(np.where(br, fbi, hi)))
+        # Unbracketed, only a failed Newton step forces a plain one (sim.kernels.solve_step).
+        failed = ~(np.abs(f) <= 0.5 * np.abs(np.where(br, fbi, hi)))
+        plain[idx] = failed & (br | cross | (~br & use_newton))
         a[idx] = np.where(cross, gi, np.where(br & flip, bi, ai))
         fa[idx] = np.where(cross, hi, np.where(br, np.where(flip, fbi, 0.5 * fai), fai))
         b[idx] = np.where(cross | br, trial, bi)
