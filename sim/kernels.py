@@ -551,7 +551,9 @@ def _decide(bank, meeting, rules_on, seen):
         move = min(max(move, -cap), cap)
         if move > 0.0 and seen.stress and bank.pause_in_stress:
             move = 0.0
-    new = max(seen.rate + move, bank.lower_bound)
+    # The bound stops cuts; it never lifts a rate already below it (the BoJ's -0.1% of
+    # 2016-2024 at a snapshot from the data).
+    new = max(seen.rate + move, min(bank.lower_bound, seen.rate))
     return new, new != seen.rate
 
 

@@ -278,7 +278,7 @@ def decide(bank, meeting, rules_on, seen):
         move = np.minimum(np.maximum(move, -cap), cap)
         if bank["pause_in_stress"]:
             move = np.where((move > 0.0) & seen["stress"], 0.0, move)
-    new = np.maximum(rate + move, bank["lower_bound"])
+    new = np.maximum(rate + move, np.minimum(bank["lower_bound"], rate))
     return new, new != rate
 
 

@@ -81,3 +81,18 @@ def test_a_strong_case_overrides_the_boj_preferred_spacing():
     assert share[10.0] == 0.0
     # 8,000 paths: under the calibrated (less noisy) BoJ the share is about 0.6%
     assert share[1.5] > 4 * math.sqrt(share[1.5] * (1 - share[1.5]) / 8000) > 0.0
+
+
+def test_the_lower_bound_never_lifts_a_rate_already_below_it():
+    """From a snapshot with the BoJ at -0.1% (February 2017) the bound of 0 stops cuts but
+    moves nobody: a path's BoJ rate at a meeting is -0.1% unless the rule hikes by its 25bp
+    grid (to 0.15%), never the bound itself with no decision."""
+    from tests.helpers import SHARED_DATA
+
+    cfg = small(["snapshot=data", "snapshot.date=2017-02-24", f"data.dir={SHARED_DATA}"],
+                paths=500, months=3)
+    r = run(cfg)
+    boj = r["boj_rate"].values
+    assert boj[0, 0] == -0.1
+    assert set(np.round(np.unique(boj), 6)) <= {-0.1, 0.15, 0.4, 0.65}
+    assert np.mean(boj[:, -1] == -0.1) > 0.5
