@@ -230,6 +230,10 @@ class SnapshotConfig:
     jp_activity_gap: float = num(0.0, -20.0, 20.0, unit="pp")
     us_activity_gap: float = num(0.0, -20.0, 20.0, unit="pp")
     fx_vol: float = num(10.0, 0.0, 100.0, low_open=True, unit="% p.a.")
+    # Carry positions on the date relative to the investor configs' holdings: multiplies the
+    # holdings of every carry class and every draw of their prior (the point-in-time rule of
+    # sim.datasnapshot sets it from the policy differential before August 2024).
+    carry_positions: float = num(1.0, 0.0, 10.0, unit="1")
     boj_last_move: str = iso_date()
     fed_last_move: str = iso_date()
     boj_meetings: List[str] = iso_dates()
@@ -295,9 +299,6 @@ class InvestorClassConfig:
     label: str = ""
     holdings: float = num(**USD_BN)
     holdings_prior: PriorConfig = prior("holdings")
-    # Multiplies holdings and every draw of their prior: the point-in-time rule of carry
-    # classes (sim.datasnapshot, docs/model.md 17.2) scales positions with the rate differential.
-    holdings_scale: float = num(1.0, 0.0, 10.0, unit="1")
     hedge_ratio: float = num(0.0, **UNIT)
     max_hedge_ratio: float = num(0.0, **UNIT)
     hedge_share: float = num(0.0, **UNIT)

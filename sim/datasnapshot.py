@@ -318,12 +318,11 @@ POINT_IN_TIME = (
          "with thresholds relative to the snapshot's signal (threshold_distance): against "
          "thresholds placed for 2025, another hedge ratio alone would start an exit",
          before=INSURER_HEDGE[-1][0] + 1, requires="investors.life_insurers.threshold_distance"),
-    *(Rule(f"investors.{name}.holdings_scale", lambda get, lv: carry_scale(lv),
-           "carry positions of the BIS estimate (USD 250bn, before August 2024) at a 5.275pp "
-           "policy differential; earlier, positions scale with the date's differential "
-           "(Brunnermeier, Nagel and Pedersen 2008): near zero at zero rates, 0.9x in 2007",
-           before=CARRY_REFERENCE[0])
-      for name in ("leveraged", "retail")),
+    Rule("snapshot.carry_positions", lambda get, lv: carry_scale(lv),
+         "carry positions of the BIS estimate (USD 250bn, before August 2024) at a 5.275pp "
+         "policy differential; earlier, every carry class's positions scale with the date's "
+         "differential (Brunnermeier, Nagel and Pedersen 2008): near zero at zero rates, 0.9x "
+         "in 2007", before=CARRY_REFERENCE[0]),
     Rule("investors.gpif.foreign_weight", lambda get, lv: get("investors.gpif.target_weight"),
          "the 52.01% foreign weight is GPIF's of March 2025: at other dates the weight starts "
          "at the policy mix's target (no drift to rebalance at the start)"),

@@ -392,7 +392,7 @@ def build_inputs(cfg: Config) -> Inputs:
         c = cfg.investors[name]
         class_priors.append({
             "holdings": Prior(f"investors.{name}.holdings", c.holdings_prior, c.holdings,
-                              scale=c.holdings_scale),
+                              scale=snap.carry_positions if c.carry else 1.0),
             "repatriation": Prior(f"investors.{name}.repatriation_share", c.repatriation_prior,
                                   c.repatriation_share)})
     return Inputs(cfg=cfg, model=model, dates=dates, investors=investors,

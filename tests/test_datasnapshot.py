@@ -103,7 +103,7 @@ def test_every_rule_is_applied_to_the_keys_the_config_has():
             value = getattr(value, "value", value)          # an Enum's text
             assert value == rule.value(lambda k: _get_typed(cfg, k), levels), rule.key
     assert "investors.gpif.foreign_weight" in applied
-    assert {"investors.leveraged.holdings_scale", "investors.retail.holdings_scale"} <= set(applied)
+    assert "snapshot.carry_positions" in applied
 
 
 def test_carry_positions_scale_with_the_policy_differential():
@@ -113,24 +113,27 @@ def test_carry_positions_scale_with_the_policy_differential():
     from sim.datasnapshot import CARRY_REFERENCE, carry_scale
 
     july = _data("2024-07-05")
-    assert july.investors["leveraged"].holdings_scale == 1.0
+    assert july.snapshot.carry_positions == 1.0
     assert july.snapshot.fed_rate - july.snapshot.boj_rate == pytest.approx(CARRY_REFERENCE[1])
     zirp = _data("2012-06-29")
-    assert zirp.investors["leveraged"].holdings_scale == carry_scale(
+    assert zirp.snapshot.carry_positions == carry_scale(
         {"fed_rate": zirp.snapshot.fed_rate, "boj_rate": zirp.snapshot.boj_rate}) < 0.01
     assert carry_scale({"fed_rate": 0.125, "boj_rate": 0.5}) == 0.0
     # after the BIS estimate's date the configs' positions stand
-    assert _data("2025-06-27").investors["leveraged"].holdings_scale == 1.0
-    assert july.investors["gpif"].holdings_scale == 1.0      # not a carry class
+    assert _data("2025-06-27").snapshot.carry_positions == 1.0
 
     from sim.inputs import build_inputs, path_parameters
     base = load_config(["sampler.paths=400"])
-    half = load_config(["sampler.paths=400", "investors.leveraged.holdings_scale=0.5"])
-    k = list(build_inputs(base).investors).index("leveraged")
-    full_h = path_parameters(build_inputs(base), 0, 400)[1]["holdings"][:, k]
-    half_h = path_parameters(build_inputs(half), 0, 400)[1]["holdings"][:, k]
-    np.testing.assert_allclose(half_h, 0.5 * full_h)
-    assert full_h.std() > 0                                  # the prior's draws, not one value
+    half = load_config(["sampler.paths=400", "snapshot.carry_positions=0.5"])
+    names = list(build_inputs(base).investors)
+    full_h = path_parameters(build_inputs(base), 0, 400)[1]["holdings"]
+    half_h = path_parameters(build_inputs(half), 0, 400)[1]["holdings"]
+    for k, name in enumerate(names):
+        # every carry class, and only they
+        scale = 0.5 if base.investors[name].carry else 1.0
+        np.testing.assert_allclose(half_h[:, k], scale * full_h[:, k], err_msg=name)
+    k = names.index("leveraged")
+    assert full_h[:, k].std() > 0                            # the prior's draws, not one value
 
 
 def _get_typed(cfg, key):
