@@ -299,8 +299,10 @@ def run_backtest(cfg: Config, progress: bool = True) -> xr.Dataset:
                 arrays["crps"][o, ok, qi, fi] = S.crps(obs[ok], ens[ok])
                 arrays["pinball_05"][o, ok, qi, fi] = S.quantile_loss(obs[ok], ens[ok], 0.05)
                 arrays["pinball_95"][o, ok, qi, fi] = S.quantile_loss(obs[ok], ens[ok], 0.95)
-                arrays["hit_50"][o, ok, qi, fi] = S.band_hits(obs[ok], ens[ok], 0.5)
-                arrays["hit_90"][o, ok, qi, fi] = S.band_hits(obs[ok], ens[ok], 0.9)
+                # coverage from the randomised PIT: exact for atoms (no rally within a month)
+                pit_ok = arrays["pit"][o, ok, qi, fi]
+                arrays["hit_50"][o, ok, qi, fi] = S.pit_hits(pit_ok, 0.5)
+                arrays["hit_90"][o, ok, qi, fi] = S.pit_hits(pit_ok, 0.9)
                 if q == "largest_rally":
                     for j in range(nh):
                         if np.isfinite(thresholds[j]):
@@ -330,8 +332,8 @@ def _dataset(cfg, days, horizons, arrays, quant, observed, prob, event, brier, i
         "crps": ("quantity units", "Continuous ranked probability score (fair ensemble estimator)"),
         "pinball_05": ("quantity units", "Pinball loss of the 5% quantile"),
         "pinball_95": ("quantity units", "Pinball loss of the 95% quantile"),
-        "hit_50": ("1", "Outcome inside the central 50% band (1) or not (0)"),
-        "hit_90": ("1", "Outcome inside the central 90% band (1) or not (0)"),
+        "hit_50": ("1", "Randomised PIT inside [0.25, 0.75]: outcome inside the central 50% band (1) or not (0)"),
+        "hit_90": ("1", "Randomised PIT inside [0.05, 0.95]: outcome inside the central 90% band (1) or not (0)"),
         "mean": ("quantity units", "Mean of the forecast ensemble"),
     }
     data = {k: xr.Variable(dims, v, {"units": meta[k][0], "long_name": meta[k][1]})

@@ -9,8 +9,10 @@ Scores (lower is better, except PIT values and band hits, which are checked for 
 - ``crps``: continuous ranked probability score, from scoringrules, fair estimator by default;
 - ``pit``: probability integral transform values, ties broken at random (seeded) or mid-rank;
 - ``quantile_loss``: pinball loss of the ensemble's q-quantile;
-- ``band_hits`` / ``coverage_interval``: does the outcome lie in the central band, and the
-  coverage rate with a confidence interval that allows for overlapping forecast origins;
+- ``band_hits`` / ``pit_hits`` / ``coverage_interval``: does the outcome lie in the central
+  band (of the members, or of the randomised PIT, which stays exact where the forecast has an
+  atom), and the coverage rate with a confidence interval that allows for overlapping forecast
+  origins;
 - ``event_probability`` / ``brier``: probability of an event and its Brier score.
 
 Inference over forecast origins, which overlap when the horizon is longer than the spacing of
@@ -28,7 +30,7 @@ import numpy as np
 import scoringrules as sr
 from scipy import stats
 
-__all__ = ["crps", "pit", "quantile_loss", "band_hits", "coverage_interval", "event_probability",
+__all__ = ["crps", "pit", "quantile_loss", "band_hits", "pit_hits", "coverage_interval", "event_probability",
            "brier", "hac_mean", "diebold_mariano", "overlap_lags", "largest_rally"]
 
 
@@ -129,6 +131,20 @@ def band_hits(obs, ens, level: float, method: str = "linear") -> np.ndarray:
         raise ValueError("band_hits: obs contains non-finite values; drop missing outcomes first")
     lo, hi = np.quantile(ens, [(1.0 - level) / 2.0, (1.0 + level) / 2.0], axis=-1, method=method)
     return (obs >= lo) & (obs <= hi)
+
+
+def pit_hits(pit_values, level: float) -> np.ndarray:
+    """Whether each randomised PIT value (:func:`pit`) lies in the central ``level`` band,
+    [(1 - level)/2, (1 + level)/2]: the coverage of a calibrated forecast is ``level`` exactly,
+    also where it has an atom.  Members' quantiles cannot say that: with a point mass of more
+    than (1 - level)/2 at the edge of the support (no yen rally within a month, a policy rate
+    that stays put), the band [q_lo, q_hi] holds the atom whole and covers more than ``level``
+    of the outcomes of a calibrated forecast."""
+    u = np.asarray(pit_values, dtype=float)
+    level = _check_prob("level", level)
+    if not np.all(np.isfinite(u)):
+        raise ValueError("pit_hits: non-finite PIT values; drop missing outcomes first")
+    return (u >= (1.0 - level) / 2.0) & (u <= (1.0 + level) / 2.0)
 
 
 def event_probability(ens, threshold: float) -> np.ndarray:

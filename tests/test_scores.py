@@ -136,6 +136,28 @@ def test_band_hits_hand_cases_and_calibrated_coverage():
         S.band_hits([np.nan], ens[:1], 0.9)
 
 
+def test_pit_hits_cover_exactly_where_the_forecast_has_an_atom():
+    """A calibrated forecast with an atom of 20% at zero (as the largest rally within a month):
+    members' quantiles hold the atom whole and over-cover; the randomised PIT covers 90%."""
+    rng = np.random.default_rng(21)
+    n, m = 6000, 400
+
+    def draw(size):
+        x = rng.exponential(2.0, size)
+        return np.where(rng.random(size) < 0.2, 0.0, x)
+
+    obs, ens = draw(n), draw((n, m))
+    se = np.sqrt(0.9 * 0.1 / n)
+    by_members = S.band_hits(obs, ens, 0.9).mean()
+    by_pit = S.pit_hits(S.pit(obs, ens, seed=3), 0.9).mean()
+    assert by_members > 0.9 + 6 * se                      # about 0.95: the atom counts whole
+    assert abs(by_pit - 0.9) < 4 * se
+    np.testing.assert_array_equal(S.pit_hits([0.049, 0.05, 0.95, 0.951], 0.9),
+                                  [False, True, True, False])
+    with pytest.raises(ValueError, match="non-finite"):
+        S.pit_hits([np.nan], 0.9)
+
+
 def test_brier_hand_cases_and_event_probability():
     np.testing.assert_allclose(S.brier([0.0, 1.0, 0.3, 0.8], [0, 0, 1, 1]), [0.0, 1.0, 0.49, 0.04])
     np.testing.assert_allclose(S.brier(np.array([0.25]), np.array([True])), [0.5625])
