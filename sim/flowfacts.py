@@ -105,7 +105,8 @@ def hedge_response(overrides=(), start: float = 0.45, end: float = 0.60) -> dict
     hedge_yen = h0 * gap * (q - sold_rate * q * q / 2.0)
     sold = h0 * sold_rate * q
     spot_from_sales = sold * (1.0 - start) * c.repatriation_share  # at the start ratio: an upper bound
-    phi0 = ndtr(-c.threshold_distance / c.threshold_width)
+    # holders are those whose threshold lies beyond the exit edge, m0 + reentry_gap / 2 (7.3)
+    phi0 = ndtr((0.5 * c.reentry_gap - c.threshold_distance) / c.threshold_width)
     pickup_fall = c.threshold_distance + c.threshold_width * ndtri(phi0 + q * (1.0 - phi0))
     return {"hedge_yen_buying": (float(hedge_yen), 0.0),
             "sales": (float(sold), 0.0),

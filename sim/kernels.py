@@ -258,7 +258,7 @@ def _crossed_share(m, mu, width, phi0, z0, rebuild):
     stays at zero.
     """
     z = (m - mu) / width
-    if z <= z0 and not rebuild:  # not past the snapshot signal: nobody has crossed
+    if z <= z0 and not rebuild:  # not past the exit edge: nobody has crossed
         return 0.0, 0.0
     cdf, pdf = norm_cdf_pdf(z)
     share = (cdf - phi0) / (1.0 - phi0)
@@ -439,12 +439,36 @@ NEWTON_REACH = 16.0
 NEWTON_SHORT = 1e-3
 
 
+#: The residual counts as linear between the last two points when the secant's slope is
+#: within this share of the analytic slope at both.
+LINEAR_SLOPE = 0.1
+
+
 @njit(cache=True, inline="always")
-def newton_allowed(h, dh):
-    """Whether an unbracketed step from a point with residual ``h`` and slope ``dh`` may be
-    Newton's: in the direction of h (dh < 0) and at most NEWTON_REACH plain steps or
-    NEWTON_SHORT long."""
-    return dh < -1.0 / NEWTON_REACH or (dh < 0.0 and abs(h) <= -NEWTON_SHORT * dh)
+def unbracketed_newton(h, dh, failed, newton, linear):
+    """Whether the next unbracketed step from a point with residual ``h`` and slope ``dh`` is
+    Newton's, given whether the last step failed to halve |h| (``failed``), whether it was
+    Newton's (``newton``) and whether the residual was linear over it (``linear``).  A Newton
+    step goes in the direction of h (dh < 0) and is at most NEWTON_REACH plain steps or
+    NEWTON_SHORT long.  After a failed Newton step the next step is plain; after a failed plain
+    step only a short Newton step where the residual has been linear: that is a crawl near a
+    loop gain of one, where Newton's step is exact, while with curvature it could jump a pair of
+    close roots."""
+    short = dh < 0.0 and abs(h) <= -NEWTON_SHORT * dh
+    if failed:
+        return short and linear and not newton
+    return dh < -1.0 / NEWTON_REACH or short
+
+
+@njit(cache=True, inline="always")
+def is_linear(g0, h0, dh0, g1, h1, dh1):
+    """Whether the secant through (g0, h0) and (g1, h1) has the analytic slope at both ends,
+    within LINEAR_SLOPE."""
+    if g1 == g0:
+        return False
+    sec = (h1 - h0) / (g1 - g0)
+    return (abs(sec - dh0) <= LINEAR_SLOPE * abs(dh0)
+            and abs(sec - dh1) <= LINEAR_SLOPE * abs(dh1))
 
 
 @njit(cache=True)
@@ -459,8 +483,10 @@ def solve_step(market, inv, max_iter, tol):
     grope (tatonnement), and moves by Newton steps g - h / h' on the residual h(g) = Psi(g) - g,
     whose derivative h' is analytic (docs/model.md, section 8).  Where h' > -1 / NEWTON_REACH
     (the flows' feedback near or beyond one for one, where a Newton step would reach far)
-    unless the Newton step is shorter than NEWTON_SHORT, and after a Newton step that failed to
-    halve |h|, it takes the plain iteration step g + h.  As soon as
+    unless h' < 0 and the Newton step is shorter than NEWTON_SHORT, and after a step that
+    failed to halve |h| (unless it was a plain step over which the residual was linear and the
+    Newton step is short), it takes the plain iteration step g + h (:func:`unbracketed_newton`).
+    As soon as
     two iterates straddle a root, the solver keeps that bracket: a Newton step is taken when it
     lands strictly inside it and the previous step halved |h|, and otherwise the Illinois
     variant of regula falsi.  The root selected is the first one on the way from the start
@@ -469,12 +495,14 @@ def solve_step(market, inv, max_iter, tol):
     g = market.x_off
     h, buying, var, dh = _residual(g, market, inv, False)
     n = 1
-    plain = False  # the previous step failed to halve |h| (unbracketed: a Newton step did)
+    plain = False  # the previous step failed to halve |h|
+    newton = False  # the previous step was Newton's
+    linear = False  # the residual was linear over the previous step
     bracketed = False
     a = fa = b = fb = 0.0
     while abs(h) > tol and n < max_iter:
         if not bracketed:
-            newton = newton_allowed(h, dh) and not plain
+            newton = unbracketed_newton(h, dh, plain, newton, linear)
             if newton:
                 g_next = g - h / dh
             else:
@@ -484,10 +512,8 @@ def solve_step(market, inv, max_iter, tol):
             if (h_next > 0.0) != (h > 0.0) and abs(h_next) > tol:
                 bracketed = True
                 a, fa, b, fb = g, h, g_next, h_next
-            halved = abs(h_next) <= 0.5 * abs(h)
-            # Unbracketed, only a failed Newton step forces the next one to be plain; inside
-            # a bracket any step that failed to halve |h| sends the next to regula falsi.
-            plain = not halved and (newton or bracketed)
+            plain = not abs(h_next) <= 0.5 * abs(h)
+            linear = is_linear(g, h, dh, g_next, h_next, dh_next)
             g, h, dh = g_next, h_next, dh_next
             continue
         # Bracketed: [a, b] holds the root, b is the last point.

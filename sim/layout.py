@@ -257,10 +257,10 @@ HOLDER = declare(
     F("q_new", "f8", "1", "Candidate exit share at the solver's last level"),
     F("holdings", "f8", "USD bn", "Foreign holdings left"),
     F("basis", "f8", "log JPY per USD", "Reference level of the drawdown signal"),
-    F("phi0", "f8", "1", "Share of thresholds below the snapshot signal"),
+    F("phi0", "f8", "1", "Share of thresholds below the exit edge (snapshot signal + half the re-entry gap)"),
     F("mu", "f8", "signal units", "Mean threshold (snapshot signal plus the threshold distance)"),
     F("hedge", "f8", "1", "FX hedge ratio now"),
-    F("z0", "f8", "1", "Standardised snapshot signal (below it nobody has crossed)"),
+    F("z0", "f8", "1", "Standardised exit edge (below it nobody has crossed)"),
     F("buying_new", "f8", "USD bn", "Spot yen bought at the candidate share q_new"),
 )
 

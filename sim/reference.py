@@ -192,8 +192,7 @@ def solve_step(paths, step, classes, speeds, max_iter, tol):
 
     ``paths`` holds the step's per-path arrays, ``step`` its scalars.  Every unfinished path
     takes one evaluation per round: safeguarded Newton steps (plain iteration g <- g + h where
-    h' > -1 / NEWTON_REACH and the Newton step is longer than NEWTON_SHORT, or the last Newton
-    step failed to halve |h|) until two iterates straddle a root, then
+    sim.kernels.unbracketed_newton says so) until two iterates straddle a root, then
     Newton steps inside the bracket with Illinois regula falsi as the fallback.  The returned
     level is always the path's last evaluation, so its response is the one stored.
     """
@@ -213,6 +212,8 @@ def solve_step(paths, step, classes, speeds, max_iter, tol):
     a, fa, b, fb = (np.zeros_like(g) for _ in range(4))
     bracketed = np.zeros(g.shape, dtype=bool)
     plain = np.zeros(g.shape, dtype=bool)
+    was_newton = np.zeros(g.shape, dtype=bool)
+    linear = np.zeros(g.shape, dtype=bool)
     converged = np.abs(h) <= tol
     active = ~converged & (1 < max_iter)
     n = 1
@@ -221,8 +222,10 @@ def solve_step(paths, step, classes, speeds, max_iter, tol):
         br, pl = bracketed[idx], plain[idx]
         ai, fai, bi, fbi, gi, hi, dhi = a[idx], fa[idx], b[idx], fb[idx], g[idx], h[idx], dh[idx]
         with np.errstate(divide="ignore", invalid="ignore"):
-            use_newton = ((dhi < -1.0 / K.NEWTON_REACH)
-                          | ((dhi < 0.0) & (np.abs(hi) <= -K.NEWTON_SHORT * dhi))) & ~pl
+            # sim.kernels.unbracketed_newton, path by path
+            short = (dhi < 0.0) & (np.abs(hi) <= -K.NEWTON_SHORT * dhi)
+            use_newton = np.where(pl, short & linear[idx] & ~was_newton[idx],
+                                  (dhi < -1.0 / K.NEWTON_REACH) | short)
             free = np.where(use_newton, gi - hi / dhi, gi + hi)
             lo, up = np.minimum(ai, bi), np.maximum(ai, bi)
             newton = np.where(dhi != 0.0, bi - fbi / dhi, lo)
@@ -237,9 +240,13 @@ def solve_step(paths, step, classes, speeds, max_iter, tol):
         # Free steps: a sign change away from the root starts the bracketing phase.
         cross = ~br & ((f > 0.0) != (hi > 0.0)) & ~small
         flip = (f > 0.0) != (fbi > 0.0)
-        # Unbracketed, only a failed Newton step forces a plain one (sim.kernels.solve_step).
-        failed = ~(np.abs(f) <= 0.5 * np.abs(np.where(br, fbi, hi)))
-        plain[idx] = failed & (br | cross | (~br & use_newton))
+        plain[idx] = ~(np.abs(f) <= 0.5 * np.abs(np.where(br, fbi, hi)))
+        was_newton[idx] = ~br & use_newton
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sec = (f - hi) / (trial - gi)
+        lin = ((trial != gi) & (np.abs(sec - dhi) <= K.LINEAR_SLOPE * np.abs(dhi))
+               & (np.abs(sec - df) <= K.LINEAR_SLOPE * np.abs(df)))
+        linear[idx] = ~br & lin
         a[idx] = np.where(cross, gi, np.where(br & flip, bi, ai))
         fa[idx] = np.where(cross, hi, np.where(br, np.where(flip, fbi, 0.5 * fai), fai))
         b[idx] = np.where(cross | br, trial, bi)

@@ -158,6 +158,7 @@ def test_the_backtest_path_applies_the_same_rules():
     typed = with_data_snapshot(base, MarketData(SHARED_DATA), "2005-06-30")
     composed = _data("2005-06-30")
     assert typed.model == composed.model and typed.investors == composed.investors
+    assert typed.snapshot.carry_positions == composed.snapshot.carry_positions < 1.0
     assert base.model.policy.boj.min_spacing_months == 6.0     # the base config is untouched
 
 

@@ -41,10 +41,10 @@ def test_no_drift_over_four_weeks_without_news(snapshot):
 def test_no_news_no_ratchet_of_the_carry_stock(date):
     """With the investors' flows on and no news (no policy decisions, no MoF rule), noise in
     carry-to-risk alone must not sell the carry stock down: the snapshot sits mid-way in the
-    hysteresis band (docs/model.md 7.3).  At these high-carry dates the median leveraged class
-    sold 4.1% and 9.2% of its stock within three months (SE 0.4% and 0.5%) when the snapshot
-    sat on the exit edge; mid-way, -0.5% and 0.9% (SE 0.1% and 0.3%).  The bound, 3%, lies
-    more than 7 SEs from both."""
+    hysteresis band (docs/model.md 7.3).  Measured at the fit of section 16.3: medians -0.5%
+    (SE 0.1%) and 0.0% (5% of paths sell exactly nothing, and the median lies on that atom);
+    with the snapshot on the exit edge instead, 3.7% (SE 0.3%) and 5.9% (SE 0.5%).  The bound
+    is 3%: at the 2023 date the edge rule fails it by more than 5 SEs."""
     cfg = small(["model.intervention.enabled=false", "model.policy.decisions=false",
                  "snapshot=data", f"snapshot.date={date}", f"data.dir={SHARED_DATA}"],
                 paths=2000, months=3)
@@ -52,8 +52,8 @@ def test_no_news_no_ratchet_of_the_carry_stock(date):
     lev = r["unwind_by_investor"].sel(investor="leveraged").values
     stock = r["holdings_initial"].sel(investor="leveraged").values
     share = lev / stock
-    median, se = quantile_se(share, 0.5)
-    assert abs(median) < 0.03 and se < 0.005, (median, se)
+    median = np.median(share)
+    assert abs(median) < 0.03, median
 
 
 def test_private_impact_applies_the_concavity_to_the_weekly_rate():

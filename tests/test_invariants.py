@@ -132,3 +132,45 @@ def test_evaluation_timing_is_the_centre_of_the_adjustment_weights():
         assert float(evaluation_timing(a)) == pytest.approx(centre, abs=1e-5), a
     assert float(evaluation_timing(1.0)) == pytest.approx(np.e / (np.e - 1.0) - 1.0, rel=1e-12)
     assert float(evaluation_timing(0.0)) == 0.5
+
+
+def _solve_on(residual, x_off, monkeypatch, max_iter=1000, tol=1e-9):
+    """The kernel's solver (its Python source) on a synthetic residual h(g) = x_off - B(g) - g."""
+    import types
+
+    def res(g, market, inv, again):
+        h, dh = residual(g)
+        return h, 0.0, 0.0, dh
+
+    monkeypatch.setattr(K, "_residual", res)
+    g, ok, _, _, n = K.solve_step.py_func(types.SimpleNamespace(x_off=x_off), None, max_iter, tol)
+    return g, ok, n
+
+
+def test_solver_finishes_near_a_loop_gain_of_one(monkeypatch):
+    """h(g) = -a (g - r) with a loop gain of 1 - a = 0.991 (a default-run step had h' = -0.009):
+    the plain step shrinks |h| by only 0.9% a step (about 1,000 steps from 1e-5 to 1e-9); the
+    short Newton step ends it in a few."""
+    a, r = 0.009, 1e-5 / 0.009
+    g, ok, n = _solve_on(lambda g: (-a * (g - r), -a), 0.0, monkeypatch)
+    assert ok and abs(g - r) * a <= 1e-9 and n < 30, (g, n)
+
+
+def test_solver_does_not_jump_a_close_pair_of_roots_after_a_crawl(monkeypatch):
+    """Roots at about 0.00088, 0.00100 and 0.0678 (a case found by review): after plain steps
+    that fail to halve |h|, a full-reach Newton step would jump the close pair; the solver must
+    stop at the first root."""
+    x_off, k, c = -0.0003058346951326358, 0.9980606021762555, -0.0004381119004102605
+    amp, c2, w = -0.00013807203336559532, 0.0009418995602271513, 0.0002449292385084277
+
+    def residual(g):
+        e = np.exp(-((g - c2) / w) ** 2)
+        b = -k * (g - c) - amp * e
+        db = -k + amp * 2 * (g - c2) / w ** 2 * e
+        return x_off - b - g, -db - 1.0
+
+    grid = np.linspace(x_off, x_off + 0.1, 200_001)
+    h = np.array([residual(x)[0] for x in grid[:4000]])
+    first = grid[np.flatnonzero(np.diff(np.sign(h)))[0]]
+    g, ok, _ = _solve_on(residual, x_off, monkeypatch)
+    assert ok and abs(g - first) < 1e-6, (g, first)
