@@ -177,12 +177,12 @@ def rate_history(md: MarketData, name: str, origin: np.datetime64, weeks: int) -
 # Forecast ensembles at one origin
 # ---------------------------------------------------------------------------------------------
 
-def model_ensembles(cfg: Config, md: MarketData, origin: np.datetime64, weeks: list[int]):
-    """The model's ensembles at each horizon: quantity -> (horizons, paths)."""
+def forecast(run_cfg: Config, origin: np.datetime64, weeks: list[int]) -> dict:
+    """The ensembles of a config whose snapshot is already the origin's: quantity ->
+    (horizons, paths)."""
     S, B = _stats()
     from sim.moments import sample_series
 
-    run_cfg = with_data_snapshot(cfg, md, str(origin))
     # The kernel's sample paths without a Dataset: building one (its config attribute above
     # all) cost more than the kernel's 2,000 paths.
     times, series = sample_series(run_cfg)
@@ -196,7 +196,7 @@ def model_ensembles(cfg: Config, md: MarketData, origin: np.datetime64, weeks: l
     for name in RATE_QUANTITIES:
         values = series[name]
         out[name] = np.stack([values[:, k] for k in weeks])
-    return out, run_cfg.snapshot
+    return out
 
 
 def benchmark_ensembles(cfg: Config, md: MarketData, origin: np.datetime64, weeks: list[int],
@@ -242,7 +242,6 @@ def run_backtest(cfg: Config, progress: bool = True) -> xr.Dataset:
     cfg.output.progress = False
     from sim.pipeline import flows_off
 
-    cfg_off = flows_off(cfg)              # the same shocks (same seed), private flows off
     md = MarketData(cfg.data.dir)
     days = origins(bt)
     S, B = _stats()
@@ -273,8 +272,11 @@ def run_backtest(cfg: Config, progress: bool = True) -> xr.Dataset:
         for j, k in enumerate(weeks):
             in_sample[o, j] = in_window(origin, k, cfg.model.calibration_window)
         outcome = realised(md, origin, weeks)
-        model, snap = model_ensembles(cfg, md, origin, weeks)
-        off, _ = model_ensembles(cfg_off, md, origin, weeks)
+        run_cfg = with_data_snapshot(cfg, md, str(origin))
+        snap = run_cfg.snapshot
+        model = forecast(run_cfg, origin, weeks)
+        # the same snapshot and shocks (same seed), private flows off
+        off = forecast(flows_off(run_cfg), origin, weeks)
         start_fx[o] = snap.usdjpy
         start = {"fed_rate": snap.fed_rate, "boj_rate": snap.boj_rate, "ust10": snap.ust10,
                  "jgb10": snap.jgb10}

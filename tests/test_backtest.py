@@ -11,9 +11,10 @@ import xarray as xr
 
 from tests.helpers import SHARED_DATA
 from sim.backtest import (FORECASTERS, QUANTITIES, benchmark_ensembles, horizon_weeks, in_window,
-                          model_ensembles, origins, realised, run_backtest, summary_rows,
+                          forecast, origins, realised, run_backtest, summary_rows,
                           write_outputs)
 from sim.compose import load_config
+from sim.datasnapshot import with_data_snapshot
 from sim.config import WindowConfig
 from sim.marketdata import MarketData
 from sim.results import open_results
@@ -75,8 +76,10 @@ def test_forecasts_do_not_look_ahead():
     origin = np.datetime64("2008-07-25")
     cut = md.truncated(origin)
     weeks = [4, 13, 52]
-    model, snap = model_ensembles(cfg, md, origin, weeks)
-    model_cut, snap_cut = model_ensembles(cfg, cut, origin, weeks)
+    run_cfg = with_data_snapshot(cfg, md, str(origin))
+    run_cut = with_data_snapshot(cfg, cut, str(origin))
+    snap, snap_cut = run_cfg.snapshot, run_cut.snapshot
+    model, model_cut = forecast(run_cfg, origin, weeks), forecast(run_cut, origin, weeks)
     assert snap == snap_cut or (snap.usdjpy == snap_cut.usdjpy and snap.boj_rate == snap_cut.boj_rate)
     for q in QUANTITIES:
         np.testing.assert_array_equal(model[q], model_cut[q])
