@@ -301,10 +301,6 @@ def run_backtest(cfg: Config, progress: bool = True) -> xr.Dataset:
                 arrays["crps"][o, ok, qi, fi] = S.crps(obs[ok], ens[ok])
                 arrays["pinball_05"][o, ok, qi, fi] = S.quantile_loss(obs[ok], ens[ok], 0.05)
                 arrays["pinball_95"][o, ok, qi, fi] = S.quantile_loss(obs[ok], ens[ok], 0.95)
-                # coverage from the randomised PIT: exact for atoms (no rally within a month)
-                pit_ok = arrays["pit"][o, ok, qi, fi]
-                arrays["hit_50"][o, ok, qi, fi] = S.pit_hits(pit_ok, 0.5)
-                arrays["hit_90"][o, ok, qi, fi] = S.pit_hits(pit_ok, 0.9)
                 if q == "largest_rally":
                     for j in range(nh):
                         if np.isfinite(thresholds[j]):
@@ -314,6 +310,10 @@ def run_backtest(cfg: Config, progress: bool = True) -> xr.Dataset:
     if bar is not None:
         bar.close()
     elapsed = time.perf_counter() - began
+    # Band coverage from the randomised PIT: exact for atoms (no rally within a month).
+    scored = np.isfinite(arrays["pit"])
+    for level in (0.5, 0.9):
+        arrays[f"hit_{int(level * 100)}"][scored] = S.pit_hits(arrays["pit"][scored], level)
     rally = observed[:, :, list(QUANTITIES).index("largest_rally")]
     event = np.where(np.isfinite(rally) & np.isfinite(thresholds), rally > thresholds, np.nan)
     event = np.where(np.isfinite(rally), event, np.nan)

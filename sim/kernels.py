@@ -513,7 +513,8 @@ def solve_step(market, inv, max_iter, tol):
                 bracketed = True
                 a, fa, b, fb = g, h, g_next, h_next
             plain = not abs(h_next) <= 0.5 * abs(h)
-            linear = is_linear(g, h, dh, g_next, h_next, dh_next)
+            # read only after a failed step (unbracketed_newton): not computed otherwise
+            linear = plain and is_linear(g, h, dh, g_next, h_next, dh_next)
             g, h, dh = g_next, h_next, dh_next
             continue
         # Bracketed: [a, b] holds the root, b is the last point.
