@@ -76,10 +76,16 @@ def meeting_dates(known: list[str], start: np.datetime64, end: np.datetime64,
 
 
 def meeting_steps(dates: np.ndarray, meetings: list[np.datetime64]) -> np.ndarray:
-    """Boolean flag per step: a meeting falls inside the step."""
-    flags = np.zeros(len(dates) - 1, dtype=bool)
+    """Per step: business years from the (last) meeting inside the step to the step's end, or
+    -1 where no meeting falls inside it."""
+    after = np.full(len(dates) - 1, -1.0)
     for day in meetings:
         t = step_of(dates, day)
         if t >= 0:
-            flags[t] = True
-    return flags
+            after[t] = time_to_step_end(dates, t, day)
+    return after
+
+
+def time_to_step_end(dates: np.ndarray, t: int, day: np.datetime64) -> float:
+    """Business years from ``day`` (inside step ``t``) to the step's end."""
+    return float(np.busday_count(day, dates[t + 1])) / BUSINESS_DAYS_PER_YEAR

@@ -34,6 +34,14 @@ class Step(StrEnum):
     monthly = "monthly"
 
 
+class FlowClock(StrEnum):
+    """How often the investors trade within a step: every business day (a weekly or monthly
+    step is cut into business-day sub-steps for the flows), or once per step."""
+
+    daily = "daily"
+    step = "step"
+
+
 class OutputFormat(StrEnum):
     netcdf = "netcdf"
     zarr = "zarr"
@@ -419,6 +427,7 @@ class InterventionConfig:
 
 @dataclass
 class FeedbackConfig:
+    clock: FlowClock = FlowClock.daily
     max_iter: int = integer(1000, 1, 1_000_000)
     tol: float = num(1e-9, 0.0, 1.0, low_open=True)
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim import layout as L
-from sim.calendar import (BUSINESS_DAYS_PER_YEAR, meeting_dates, meeting_steps,
-                          parse_date, step_lengths, step_of, time_grid)
+from sim.calendar import (BUSINESS_DAYS_PER_YEAR, meeting_dates, meeting_steps, parse_date,
+                          step_lengths, step_of, time_grid, time_to_step_end)
 from sim.config import Config, PriorConfig
 from sim.rng import draw_prior, parameter_uniforms
 from sim.validate import ConfigError, as_matrix, check_correlation, validate
@@ -184,7 +184,6 @@ def _schedule(cfg: Config, dates: np.ndarray) -> tuple[np.ndarray, dict[str, np.
     steps["dt"] = dt
     steps["sqrt_dt"] = np.sqrt(dt)
     steps["weeks"] = weeks
-    steps["decay"] = 0.5 ** (weeks / m.impact.transient_halflife_weeks)
     steps["p_fiscal"] = 1.0 - np.exp(-m.yields.fiscal_jump_intensity * dt)
     steps["p_calm_to_stress"], steps["p_stress_to_calm"] = _regime_switches(
         m.fx.calm_to_stress, m.fx.stress_to_calm, dt)
@@ -202,7 +201,6 @@ def _schedule(cfg: Config, dates: np.ndarray) -> tuple[np.ndarray, dict[str, np.
         if steps["check_lag"][t] > 0:
             elapsed = 0.0
     steps["since_check"] = since
-    steps["ewma"] = 0.5 ** (since * BUSINESS_DAYS_PER_YEAR / 5.0 / m.fx.vol_halflife_weeks)
     # The MoF rule decides once a week, at the steps that start on a weekly check point (every
     # step on grids of a week or more), with its probability per week.
     decides = np.concatenate([[True], steps["check_lag"][:-1] > 0])
@@ -220,7 +218,9 @@ def _schedule(cfg: Config, dates: np.ndarray) -> tuple[np.ndarray, dict[str, np.
     for bank, known in (("boj", snap.boj_meetings), ("fed", snap.fed_meetings)):
         meetings[bank] = _records(L.MEETING, n_steps)
         key = f"snapshot.{bank}_meetings"
-        meetings[bank]["meets"] = meeting_steps(dates, meeting_dates(list(known), start, end, key))
+        after = meeting_steps(dates, meeting_dates(list(known), start, end, key))
+        meetings[bank]["meets"] = after >= 0.0
+        meetings[bank]["after"] = np.maximum(after, 0.0)
 
     for i, ev in enumerate(cfg.scenario.events):
         key = f"scenario.events[{i}]"
@@ -232,6 +232,7 @@ def _schedule(cfg: Config, dates: np.ndarray) -> tuple[np.ndarray, dict[str, np.
             bank, override = DECISION_EVENTS[ev.kind]
             meeting = meetings[bank][t:t + 1]
             meeting["meets"] = True  # a scripted decision off the calendar is an unscheduled meeting
+            meeting["after"] = time_to_step_end(dates, t, parse_date(ev.date, f"{key}.date"))
             meeting["override"] = L.OVERRIDES.index(override)
             meeting["move"] = ev.value
             meeting["probability"] = ev.probability
@@ -323,9 +324,42 @@ def evaluation_timing(a):
     return np.where(small, 0.5 + a / 12.0, 1.0 / -np.expm1(-safe) - 1.0 / safe)
 
 
-def _classes(cfg: Config, investors: list[str], steps: np.ndarray):
-    """CLASS records and CLASS_STEP records (steps x classes) of the enabled classes."""
-    weeks = steps["weeks"]
+def ewma_weight(years, halflife_weeks):
+    """Weight left on the old realised variance after ``years`` with an EWMA half-life of
+    ``halflife_weeks``."""
+    return 0.5 ** (years * BUSINESS_DAYS_PER_YEAR / 5.0 / halflife_weeks)
+
+
+def _substeps(cfg: Config, steps: np.ndarray) -> np.ndarray:
+    """SUBSTEP records of the investors' clock; sets each step's ``first_sub`` and ``subs``.
+
+    With ``model.feedback.clock=daily`` a step of k business days holds k sub-steps of equal
+    length (a daily grid one each), so investors trade once a business day whatever the output
+    grid; with ``step`` every step is one sub-step (docs/model.md, section 8).
+    """
+    m = cfg.model
+    if m.feedback.clock == "daily":
+        subs = np.maximum(np.rint(steps["weeks"] * 5.0), 1.0).astype(np.int64)
+    else:
+        subs = np.ones(len(steps), dtype=np.int64)
+    first = np.concatenate([[0], np.cumsum(subs)[:-1]])
+    steps["first_sub"], steps["subs"] = first, subs
+    owner = np.repeat(np.arange(len(steps)), subs)
+    n = subs[owner]
+    left = first[owner] + n - 1 - np.arange(subs.sum())   # sub-steps left after this one
+    dt = steps["dt"][owner] / n
+    sub = _records(L.SUBSTEP, int(subs.sum()))
+    sub["dt"] = dt
+    sub["weeks"] = steps["weeks"][owner] / n
+    sub["since_check"] = steps["since_check"][owner] - left * dt
+    sub["ewma"] = ewma_weight(sub["since_check"], m.fx.vol_halflife_weeks)
+    sub["decay"] = 0.5 ** (sub["weeks"] / m.impact.transient_halflife_weeks)
+    return sub
+
+
+def _classes(cfg: Config, investors: list[str], substeps: np.ndarray):
+    """CLASS records and CLASS_STEP records (sub-steps x classes) of the enabled classes."""
+    weeks, dt = substeps["weeks"], substeps["dt"]
     classes = _records(L.CLASS, len(investors))
     class_steps = _records(L.CLASS_STEP, (len(weeks), len(investors)))
     for i, name in enumerate(investors):
@@ -351,11 +385,10 @@ def _classes(cfg: Config, investors: list[str], steps: np.ndarray):
         class_steps["rebuild_speed"][:, i] = 1.0 - np.exp(-weeks / rebuild)
         class_steps["basis_speed"][:, i] = 1.0 - np.exp(-weeks / c.basis_weeks)
         timing = evaluation_timing(weeks / c.adjustment_weeks)
-        since_at = steps["since_check"] - (1.0 - timing) * steps["dt"]
+        since_at = substeps["since_check"] - (1.0 - timing) * dt
         class_steps["timing"][:, i] = timing
         class_steps["since_at"][:, i] = since_at
-        class_steps["ewma_at"][:, i] = 0.5 ** (since_at * BUSINESS_DAYS_PER_YEAR / 5.0
-                                               / cfg.model.fx.vol_halflife_weeks)
+        class_steps["ewma_at"][:, i] = ewma_weight(since_at, cfg.model.fx.vol_halflife_weeks)
     return classes, class_steps
 
 
@@ -370,12 +403,13 @@ def build_inputs(cfg: Config) -> Inputs:
                           f"a horizon that spans at least one {smp.step} step")
     steps, meetings = _schedule(cfg, dates)
     investors = [name for name, c in cfg.investors.items() if c.enabled]
-    classes, class_steps = _classes(cfg, investors, steps)
+    substeps = _substeps(cfg, steps)
+    classes, class_steps = _classes(cfg, investors, substeps)
     (chol_calm, chol_stress), notes = correlation_factors(cfg)
     model = L.Model(glob=_global(cfg, start), boj=_bank(m.policy.boj), fed=_bank(m.policy.fed),
                     steps=steps, boj_meetings=meetings["boj"], fed_meetings=meetings["fed"],
                     chol_calm=chol_calm, chol_stress=chol_stress, classes=classes,
-                    class_steps=class_steps)
+                    substeps=substeps, class_steps=class_steps)
     pol, imp = m.policy, m.impact
     # neutral_from=snapshot: the policy rate at the snapshot is the bank's neutral rate, with
     # the prior's spread around it (the prior's draws shifted by rate - neutral).

@@ -611,6 +611,42 @@ def _record(row, rates, gaps, fx, flows):
 
 
 @njit(cache=True)
+def _commit(inv, o_cls, x_new):
+    """Commit the investors' candidate exit shares (``inv.holders.q_new``) at the level
+    ``x_new`` reached; returns the (unwind, repatriation, hedge yen buying, bonds sold, bonds
+    repatriated) of the sub-step, USD bn, and adds each class's to its CLASS_OUT record."""
+    unwind_all = 0.0
+    repat_all = 0.0
+    hedge_all = 0.0
+    bonds_sold = 0.0
+    bonds_home = 0.0
+    for c in range(inv.classes.shape[0]):
+        cls = inv.classes[c]
+        h = inv.holders[c]
+        oc = o_cls[c]
+        dq = h.q_new - h.q
+        h.q = h.q_new
+        unwind = inv.params[c].holdings * (1.0 - cls.hedge_share) * dq
+        repat = inv.params[c].repatriation * unwind
+        hedge_new = _hedge_ratio(cls, h.q)
+        h.holdings -= unwind
+        hedge = h.holdings * (hedge_new - h.hedge)
+        h.hedge = hedge_new
+        if h.holdings < oc.holdings_low:
+            oc.holdings_low = h.holdings
+        oc.unwind_by_investor += unwind
+        oc.repatriation_by_investor += repat
+        oc.hedge_by_investor += hedge
+        unwind_all += unwind
+        repat_all += repat
+        hedge_all += hedge
+        bonds_sold += cls.bond_share * unwind
+        bonds_home += cls.bond_share * repat
+        h.basis += inv.speeds[c].basis_speed * (x_new - h.basis)
+    return unwind_all, repat_all, hedge_all, bonds_sold, bonds_home
+
+
+@njit(cache=True)
 def simulate_path(rng, model, per_path, outs, p, scratch):
     """Simulate path ``p`` from the snapshot to the horizon, writing its rows of ``outs``.
 
@@ -725,23 +761,24 @@ def simulate_path(rng, model, per_path, outs, p, scratch):
         usa = (_ou(usa, g.mean_us_activity, step.a_us_activity, step.s_us_activity, e_usa)
                + step.ev_us_activity)
 
-        # Policy rates on the meeting calendar.
+        # Policy rates on the meeting calendar; a bank sees the time since its last move on the
+        # day of its meeting, which may fall before the step's end (MEETING.after).
         since_boj += dt
         since_fed += dt
         meeting = model.boj_meetings[t]
         if meeting.meets:
             boj, moved = _decide(model.boj[0], meeting, g.policy_rules,
-                                 Seen(boj, rs_boj, jpi, jpa, x, since_boj, stress,
+                                 Seen(boj, rs_boj, jpi, jpa, x, since_boj - meeting.after, stress,
                                       shocks.boj_decision))
             if moved:
-                since_boj = 0.0
+                since_boj = meeting.after
         meeting = model.fed_meetings[t]
         if meeting.meets:
             fed, moved = _decide(model.fed[0], meeting, g.policy_rules,
-                                 Seen(fed, rs_fed, usi, usa, x, since_fed, stress,
+                                 Seen(fed, rs_fed, usi, usa, x, since_fed - meeting.after, stress,
                                       shocks.fed_decision))
             if moved:
-                since_fed = 0.0
+                since_fed = meeting.after
 
         # Term premia and 10y yields.
         tpj = (_ou(tpj, mean_tpj, step.a_jgb_term_premium,
@@ -770,8 +807,14 @@ def simulate_path(rng, model, per_path, outs, p, scratch):
         p_crash = 1.0 - math.exp(-lam * dt)
         crash = shocks.crash < p_crash
         jump = g.crash_mean_size * -math.log(shocks.crash_size) if crash else 0.0
-        dx_exo = (g.eta * d_spread + vol * step.sqrt_dt * e_fx - jump + p_crash * g.crash_mean_size
-                  + math.log1p(step.ev_fx_shock / 100.0))
+        # The continuous part of the move (spread, diffusion, the jumps' compensator) is spread
+        # evenly over the step's sub-steps; a crash falls in one of them, drawn from where the
+        # crash uniform fell below its probability (uniform given a crash); the step's official
+        # flows and scripted shocks come in its first sub-step.
+        n_sub = step.subs
+        smooth = (g.eta * d_spread + vol * step.sqrt_dt * e_fx + p_crash * g.crash_mean_size) / n_sub
+        scripted = math.log1p(step.ev_fx_shock / 100.0)
+        crash_sub = min(int(n_sub * shocks.crash / p_crash), n_sub - 1) if crash else -1
         logvol = _ou(logvol, g.long_run_logvol, step.a_logvol, step.s_logvol, shocks.vol_shock)
         external = step.ev_intervention
         since_interv += dt
@@ -781,60 +824,59 @@ def simulate_path(rng, model, per_path, outs, p, scratch):
             external += g.intervention_size
             interventions += 1
             since_interv = 0.0
-        decayed = transient * step.decay
-        x_pre = x + dx_exo + (decayed - transient)
         # Official flows move the yen by their size (and announcement); private flows by their
         # rate per week, not at all in the flows-off counterfactual; both more in stress.
         limit = g.impact_limit
         k = impact * (g.impact_stress_multiplier if stress else 1.0)
         k_private = k if g.private_flows else 0.0
         official = official_impact(external, k, limit, g.announcement)
-
-        # Within-step feedback (flows move the yen, the yen moves signals, signals move flows):
-        # solve for the level at which flows and the yen agree, then commit the flows there.
         rates = Rates(boj, fed, jgb, ust)
-        market = Market(x_pre - official, k_private, limit, x_check, var_check, step.since_check,
-                        step.weeks, step.ewma, logfx0, rates, x)
-        speeds = model.class_steps[t]
-        inv = Investors(model.classes, speeds, cpp, holders)
-        level, converged, buying, var, _ = solve_step(market, inv, g.max_iter, g.tol)
-        if not converged:
-            nonconv += 1
-        # Permanent and transient parts of the impact; with zero impact, move == dx_exo exactly.
-        total_impact = official + private_impact(buying, k_private, limit, step.weeks)
-        move = dx_exo + (decayed - transient) - total_impact
-        transient = decayed - (1.0 - perm) * total_impact
-        x_new = x + move
 
-        # Commit the investors' step.
+        # Within each sub-step, feedback (flows move the yen, the yen moves signals, signals
+        # move flows): solve for the level at which flows and the yen agree, then commit the
+        # flows there.  The step's move is kept as its exogenous part and the flows' part (with
+        # zero impact the latter is exactly zero and the move exactly the exogenous one).
+        x_sub = x
+        dx_exo = 0.0
+        dx_flows = 0.0
+        converged = True
         step_unwind = 0.0
         step_repat = 0.0
         bonds_sold = 0.0
         bonds_home = 0.0
-        for c in range(n_cls):
-            cls = model.classes[c]
-            h = holders[c]
-            oc = o_cls[c]
-            dq = h.q_new - h.q
-            h.q = h.q_new
-            h0 = cpp[c].holdings
-            unwind = h0 * (1.0 - cls.hedge_share) * dq
-            repat = cpp[c].repatriation * unwind
-            hedge_new = _hedge_ratio(cls, h.q)
-            h.holdings -= unwind
-            hedge = h.holdings * (hedge_new - h.hedge)
-            h.hedge = hedge_new
-            if h.holdings < oc.holdings_low:
-                oc.holdings_low = h.holdings
-            oc.unwind_by_investor += unwind
-            oc.repatriation_by_investor += repat
-            oc.hedge_by_investor += hedge
-            step_unwind += unwind
-            step_repat += repat
-            cum_hedge += hedge
-            bonds_sold += cls.bond_share * unwind
-            bonds_home += cls.bond_share * repat
-            h.basis += speeds[c].basis_speed * (x_new - h.basis)
+        for j in range(n_sub):
+            s = step.first_sub + j
+            sub = model.substeps[s]
+            d_exo = smooth
+            off = 0.0
+            if j == 0:
+                d_exo += scripted
+                off = official
+            if j == crash_sub:
+                d_exo -= jump
+            dx_exo += d_exo
+            decayed = transient * sub.decay
+            x_pre = x_sub + d_exo + (decayed - transient)
+            market = Market(x_pre - off, k_private, limit, x_check, var_check, sub.since_check,
+                            sub.weeks, sub.ewma, logfx0, rates, x_sub)
+            speeds = model.class_steps[s]
+            inv = Investors(model.classes, speeds, cpp, holders)
+            level, ok, buying, var, _ = solve_step(market, inv, g.max_iter, g.tol)
+            converged = converged and ok
+            # Permanent and transient parts of the impact.
+            total_impact = off + private_impact(buying, k_private, limit, sub.weeks)
+            dx_flows += (decayed - transient) - total_impact
+            x_sub = x + (dx_exo + dx_flows)
+            transient = decayed - (1.0 - perm) * total_impact
+            flows = _commit(inv, o_cls, x_sub)
+            step_unwind += flows[0]
+            step_repat += flows[1]
+            cum_hedge += flows[2]
+            bonds_sold += flows[3]
+            bonds_home += flows[4]
+        if not converged:
+            nonconv += 1
+        move = dx_exo + dx_flows
         pending_tpu = g.ust_tp_per_tn_sold * bonds_sold / 1000.0
         pending_tpj = -g.jgb_tp_per_tn_repatriated * bonds_home / 1000.0
         cum_unwind += step_unwind
@@ -848,7 +890,7 @@ def simulate_path(rng, model, per_path, outs, p, scratch):
         # Trackers and the volatility regime for the next step.
         abs_total += abs(move)
         abs_exo += abs(dx_exo)
-        x = x_new
+        x = x_sub
         if x > xmax:
             xmax = x
         app = 100.0 * (1.0 - math.exp(x - xmax))

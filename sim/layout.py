@@ -13,7 +13,8 @@ Inputs (filled once per run by :mod:`sim.inputs`):
 * ``STEP``: one record per time step (step lengths, transition probabilities, OU
   coefficients, scripted event sizes);
 * ``MEETING``: one record per time step and bank (is there a meeting, is its decision scripted);
-* ``CLASS``: one record per investor class; ``CLASS_STEP`` per step and class;
+* ``SUBSTEP``: one record per sub-step of the investors' clock (a business day, or a step);
+* ``CLASS``: one record per investor class; ``CLASS_STEP`` per sub-step and class;
 * ``PATH_PARAM`` per path and ``CLASS_PARAM`` per path and class: parameters drawn from their
   priors by :func:`sim.inputs.path_parameters`.
 
@@ -152,9 +153,8 @@ STEP = declare(
     F("sqrt_dt", "f8", "sqrt(years)", "Square root of the step length"),
     F("weeks", "f8", "weeks", "Step length in weeks"),
     F("since_check", "f8", "years", "Time from the last weekly check point to the step's end"),
-    F("ewma", "f8", "1",
-      "Weight of the variance at the last weekly check point in the realised-variance update"),
-    F("decay", "f8", "1", "Share of the transient price impact left after the step"),
+    F("first_sub", "i8", "", "Index of the step's first sub-step (SUBSTEP records)"),
+    F("subs", "i8", "", "Number of sub-steps in which the investors trade within the step"),
     F("p_fiscal", "f8", "1", "Probability of a fiscal jump in the step"),
     F("p_calm_to_stress", "f8", "1", "Probability of a switch from calm to stress"),
     F("p_stress_to_calm", "f8", "1", "Probability of a switch from stress to calm"),
@@ -175,6 +175,7 @@ RULE, SCRIPTED, PROBABILITY = "rule", "scripted", "probability"
 OVERRIDES = (RULE, SCRIPTED, PROBABILITY)
 MEETING = declare(
     F("meets", "?", "", "The bank meets in this step"),
+    F("after", "f8", "years", "Time from the meeting to the step's end"),
     F("override", "i8", "", "How the meeting decides: index into OVERRIDES"),
     F("move", "f8", "pp", "Scripted move"),
     F("probability", "f8", "1", "Probability of the scripted move"),
@@ -198,11 +199,22 @@ CLASS = declare(
     F("foreign_weight", "f8", "1", "Foreign weight at the snapshot (allocation classes)"),
     F("target_weight", "f8", "1", "Policy foreign weight (allocation classes)"),
 )
+#: The investors' clock within a step: sub-steps of equal length (a business day each, or the
+#: whole step), in which flows and the yen are solved together in turn.
+SUBSTEP = declare(
+    F("dt", "f8", "years", "Sub-step length"),
+    F("weeks", "f8", "weeks", "Sub-step length in weeks"),
+    F("since_check", "f8", "years", "Time from the last weekly check point to the sub-step's end"),
+    F("ewma", "f8", "1",
+      "Weight of the variance at the last weekly check point in the realised-variance update"),
+    F("decay", "f8", "1", "Share of the transient price impact left after the sub-step"),
+)
 CLASS_STEP = declare(
-    F("speed", "f8", "1", "Share of the gap to a higher target exit share closed in the step"),
-    F("rebuild_speed", "f8", "1", "Share of the gap to a lower target exit share closed in the step"),
+    F("speed", "f8", "1", "Share of the gap to a higher target exit share closed in the sub-step"),
+    F("rebuild_speed", "f8", "1",
+      "Share of the gap to a lower target exit share closed in the sub-step"),
     F("basis_speed", "f8", "1", "Share of the gap between the drawdown basis and USD/JPY closed"),
-    F("timing", "f8", "1", "Where in the step the class's target reads the level: the centre of "
+    F("timing", "f8", "1", "Where in the sub-step the class's target reads the level: the centre of "
       "its adjustment's weights over the step (sim.inputs.evaluation_timing)"),
     F("since_at", "f8", "years", "Time from the last weekly check point to that point"),
     F("ewma_at", "f8", "1", "Weight of the old realised variance at that point"),
@@ -223,13 +235,14 @@ CLASS_PARAM = declare(
 
 #: The path-independent inputs of the kernel, as one value numba can take apart.
 Model = namedtuple("Model", "glob boj fed steps boj_meetings fed_meetings chol_calm chol_stress "
-                            "classes class_steps")
+                            "classes substeps class_steps")
 Model.__doc__ = """Path-independent kernel inputs.
 
 glob: GLOBAL[1]; boj, fed: BANK[1]; steps: STEP[steps]; boj_meetings, fed_meetings:
 MEETING[steps]; chol_calm, chol_stress: lower Cholesky factors (7 x 7) of the factor
-correlations (order: OU_PROCESSES, then USD/JPY); classes: CLASS[classes];
-class_steps: CLASS_STEP[steps, classes]."""
+correlations (order: OU_PROCESSES, then USD/JPY); classes: CLASS[classes]; substeps:
+SUBSTEP[sub-steps] (a step's are STEP.first_sub onwards); class_steps: CLASS_STEP[sub-steps,
+classes]."""
 
 # ---------------------------------------------------------------------------------------
 # Random numbers of one path-step, in drawing order: ten normals (pairs from the polar

@@ -395,15 +395,17 @@ def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws
         meeting = mdl.boj_meetings[t]
         if meeting["meets"]:
             seen = dict(rate=boj, neutral=rs_boj, inflation=jpi, activity=jpa, logfx=x,
-                        since=since_boj, stress=stress, shock=z["boj_decision"])
+                        since=since_boj - meeting["after"], stress=stress,
+                        shock=z["boj_decision"])
             boj, moved = decide(mdl.boj[0], meeting, g["policy_rules"], seen)
-            since_boj = np.where(moved, 0.0, since_boj)
+            since_boj = np.where(moved, meeting["after"], since_boj)
         meeting = mdl.fed_meetings[t]
         if meeting["meets"]:
             seen = dict(rate=fed, neutral=rs_fed, inflation=usi, activity=usa, logfx=x,
-                        since=since_fed, stress=stress, shock=z["fed_decision"])
+                        since=since_fed - meeting["after"], stress=stress,
+                        shock=z["fed_decision"])
             fed, moved = decide(mdl.fed[0], meeting, g["policy_rules"], seen)
-            since_fed = np.where(moved, 0.0, since_fed)
+            since_fed = np.where(moved, meeting["after"], since_fed)
 
         tpj = (ou(tpj, mean_tpj, sc["a_jgb_term_premium"], sc["s_jgb_term_premium"], e_tpj)
                + sc["ev_jgb_term_premium"] + pending_tpj)
@@ -425,8 +427,13 @@ def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws
         p_crash = 1.0 - np.exp(-lam * dt)
         crash = z["crash"] < p_crash
         jump = np.where(crash, g["crash_mean_size"] * -np.log(z["crash_size"]), 0.0)
-        dx_exo = (g["eta"] * d_spread + vol * sc["sqrt_dt"] * e_fx - jump
-                  + p_crash * g["crash_mean_size"] + np.log1p(sc["ev_fx_shock"] / 100.0))
+        n_sub = int(sc["subs"])
+        smooth = (g["eta"] * d_spread + vol * sc["sqrt_dt"] * e_fx
+                  + p_crash * g["crash_mean_size"]) / n_sub
+        scripted = np.log1p(sc["ev_fx_shock"] / 100.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            crash_sub = np.where(crash, np.minimum((n_sub * z["crash"] / p_crash).astype(np.int64),
+                                                   n_sub - 1), -1)
         logvol = ou(logvol, g["long_run_logvol"], sc["a_logvol"], sc["s_logvol"], z["vol_shock"])
         since_interv = since_interv + dt
         interv = (g["intervention_on"] & (x > g["intervention_loglevel"])
@@ -436,50 +443,61 @@ def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws
                             sc["ev_intervention"])
         interventions += interv
         since_interv = np.where(interv, 0.0, since_interv)
-        decayed = transient * sc["decay"]
-        x_pre = x + dx_exo + (decayed - transient)
         limit = g["impact_limit"]
         k = impact * np.where(stress, g["impact_stress_multiplier"], 1.0)
         k_private = k if g["private_flows"] else np.zeros(n)
         official = official_impact(external, k, limit, g["announcement"])
 
-        paths = dict(x=x_check, x_start=x, var=var_check, boj=boj, fed=fed, jgb=jgb, ust=ust, q=q, cpp=cpp,
-                     basis=basis, hold=hold, hedge=hedge, xoff=x_pre - official, impact=k_private)
-        step = dict(dt=sc["since_check"], weeks=sc["weeks"], ewma=sc["ewma"], logfx0=logfx0,
-                    phi0=phi0, mu=mu,
-                    limit=limit)
-        speeds = mdl.class_steps[t]
-        _, converged, qn, buying, var = solve_step(paths, step, classes, speeds,
-                                                   int(g["max_iter"]), g["tol"])
-        nonconv += ~converged
-        total_impact = official + private_impact(buying, k_private, limit, sc["weeks"])
-        move = dx_exo + (decayed - transient) - total_impact
-        transient = decayed - (1.0 - perm) * total_impact
-        x_new = x + move
-
+        x_sub = x.copy()
+        dx_exo, dx_flows = np.zeros(n), np.zeros(n)
+        converged = np.ones(n, dtype=bool)
         step_unwind, step_repat = np.zeros(n), np.zeros(n)
         bonds_sold, bonds_home = np.zeros(n), np.zeros(n)
-        for c, cls in enumerate(classes):
-            dq = qn[:, c] - q[:, c]
-            h0 = cpp["holdings"][:, c]
-            unwind = h0 * (1.0 - cls["hedge_share"]) * dq
-            repat = cpp["repatriation"][:, c] * unwind
-            hedge_new = hedge_ratio(cls, qn[:, c])
-            hold[:, c] -= unwind
-            hedge_bought = hold[:, c] * (hedge_new - hedge[:, c])
-            hedge[:, c] = hedge_new
-            hold_low[:, c] = np.minimum(hold_low[:, c], hold[:, c])
-            oc = out_cls[:, c]
-            oc["unwind_by_investor"] += unwind
-            oc["repatriation_by_investor"] += repat
-            oc["hedge_by_investor"] += hedge_bought
-            step_unwind += unwind
-            step_repat += repat
-            cum_hedge += hedge_bought
-            bonds_sold += cls["bond_share"] * unwind
-            bonds_home += cls["bond_share"] * repat
-            basis[:, c] += speeds[c]["basis_speed"] * (x_new - basis[:, c])
-        q = qn
+        for j in range(n_sub):
+            si = int(sc["first_sub"]) + j
+            sub = mdl.substeps[si]
+            d_exo = smooth + (scripted if j == 0 else 0.0)
+            d_exo = np.where(crash_sub == j, d_exo - jump, d_exo)
+            dx_exo = dx_exo + d_exo
+            off = official if j == 0 else np.zeros(n)
+            decayed = transient * sub["decay"]
+            x_pre = x_sub + d_exo + (decayed - transient)
+            paths = dict(x=x_check, x_start=x_sub, var=var_check, boj=boj, fed=fed, jgb=jgb,
+                         ust=ust, q=q, cpp=cpp, basis=basis, hold=hold, hedge=hedge,
+                         xoff=x_pre - off, impact=k_private)
+            step = dict(dt=sub["since_check"], weeks=sub["weeks"], ewma=sub["ewma"],
+                        logfx0=logfx0, phi0=phi0, mu=mu, limit=limit)
+            speeds = mdl.class_steps[si]
+            _, ok, qn, buying, var = solve_step(paths, step, classes, speeds,
+                                                int(g["max_iter"]), g["tol"])
+            converged &= ok
+            total_impact = off + private_impact(buying, k_private, limit, sub["weeks"])
+            dx_flows = dx_flows + ((decayed - transient) - total_impact)
+            x_sub = x + (dx_exo + dx_flows)
+            transient = decayed - (1.0 - perm) * total_impact
+            for c, cls in enumerate(classes):
+                dq = qn[:, c] - q[:, c]
+                h0 = cpp["holdings"][:, c]
+                unwind = h0 * (1.0 - cls["hedge_share"]) * dq
+                repat = cpp["repatriation"][:, c] * unwind
+                hedge_new = hedge_ratio(cls, qn[:, c])
+                hold[:, c] -= unwind
+                hedge_bought = hold[:, c] * (hedge_new - hedge[:, c])
+                hedge[:, c] = hedge_new
+                hold_low[:, c] = np.minimum(hold_low[:, c], hold[:, c])
+                oc = out_cls[:, c]
+                oc["unwind_by_investor"] += unwind
+                oc["repatriation_by_investor"] += repat
+                oc["hedge_by_investor"] += hedge_bought
+                step_unwind += unwind
+                step_repat += repat
+                cum_hedge += hedge_bought
+                bonds_sold += cls["bond_share"] * unwind
+                bonds_home += cls["bond_share"] * repat
+                basis[:, c] += speeds[c]["basis_speed"] * (x_sub - basis[:, c])
+            q = qn
+        nonconv += ~converged
+        move = dx_exo + dx_flows
         pending_tpu = g["ust_tp_per_tn_sold"] * bonds_sold / 1000.0
         pending_tpj = -g["jgb_tp_per_tn_repatriated"] * bonds_home / 1000.0
         cum_unwind = cum_unwind + step_unwind
@@ -491,7 +509,7 @@ def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws
 
         abs_total += np.abs(move)
         abs_exo += np.abs(dx_exo)
-        x = x_new
+        x = x_sub
         xmax = np.where(x > xmax, x, xmax)
         app = 100.0 * (1.0 - np.exp(x - xmax))
         largest_app = np.where(app > largest_app, app, largest_app)
