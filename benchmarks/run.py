@@ -11,11 +11,12 @@ For a weekly and a daily two-year run it measures, in path-steps per second:
   uniforms, ``kernels.draw_shocks``) and stores it;
 * the numpy reference (``sim.reference``) on the model's own shocks, for the same paths (timed
   without drawing the shocks), checked against the kernel's outputs, with the solver's residual
-  evaluations per step (the reference runs the kernel's solver, round by round); the model on
+  evaluations per solve, one solve a sub-step of the investors' clock (the reference runs the
+  kernel's solver, round by round); the model on
   one thread, for a comparison per core; the model and the reference again in the stress
   scenario ``risk_off``;
 * the time split: draws (the stored-draws floor), the solver (from the model with the solver
-  cut to one residual evaluation a step, ``model.feedback.max_iter=1``) and the rest.
+  cut to one residual evaluation a solve, ``model.feedback.max_iter=1``) and the rest.
 
 Then the cold start (empty numba cache) and warm start of the default command line run, and
 the peak resident memory.  Prints Markdown tables.  The floors are the median of three calls.
@@ -105,7 +106,7 @@ def measure(step: str, n_paths: int) -> list[dict]:
                           / np.maximum(np.abs(kernel_path[name]), 1.0)).max())
                    for name in L.PATH_OUT.names)
         row(f"numpy{key[5:]}", f"numpy reference{label}", n_paths, n_steps, seconds,
-            f"1 thread; {evaluations:.2f} residual evaluations a step; max rel. diff. to "
+            f"1 thread; {evaluations:.2f} residual evaluations a solve; max rel. diff. to "
             f"kernel {diff:.0e}", evaluations=evaluations)
         return n_steps
 
@@ -127,7 +128,7 @@ def measure(step: str, n_paths: int) -> list[dict]:
     row("draws", f"floor: all {per_step} draws a step", n_paths, n_steps, seconds,
         f"{L.NORMALS_PER_STEP} normals + {L.UNIFORMS_PER_STEP} uniforms, stored")
 
-    # The solver's share: cut to one residual evaluation a step (the same equations, flows
+    # The solver's share: cut to one residual evaluation a solve (the same equations, flows
     # committed at the first level), the difference to the model is the cost of the others.
     once = stream(build_inputs(config("model.feedback.max_iter=1")), lambda chunk: None,
                   progress=False)
@@ -145,8 +146,8 @@ def split(rate: dict, evaluations: float) -> tuple[float, float, float]:
     """Seconds per million path-steps of the model spent drawing, solving and on the rest.
 
     Draws: the floor that makes and stores every draw.  Solver: the model's time beyond that of
-    the model cut to one residual evaluation a step is the cost of evaluations - 1 of them,
-    scaled to all of them.  The rest is the remainder (the step's other equations, outputs).
+    the model cut to one residual evaluation a solve is the cost of evaluations - 1 of them a
+    solve, scaled to all of them.  The rest is the remainder (the step's other equations, outputs).
     """
     total, draws = 1e6 / rate["model"], 1e6 / rate["draws"]
     extra = max(total - 1e6 / rate["one_eval"], 0.0)
@@ -201,7 +202,7 @@ def report(rows, starts, quick) -> str:
             label = STRESS if model == "model_stress" else "model"
             lines.append(f"| {step} | {label} / {name} | {ratio:.3g} | "
                          f"{'' if target is None else f'>= {target:g}'} | {met} |")
-    lines += ["", "| step | residual evaluations a step (baseline, "
+    lines += ["", "| step | residual evaluations a solve (baseline, "
               f"{STRESS}) | s per million path-steps: model | draws | solver | the rest |",
               "|---|---:|---:|---:|---:|---:|"]
     for step in steps:

@@ -313,11 +313,11 @@ def _bank(b) -> np.ndarray:
 
 
 def evaluation_timing(a):
-    """Where in a step a class's target is read, as a share of the step: the centre of mass of
-    the weights e^(s/tau) with which the level at time s of the step enters the class's exit
-    share after it (dq/dt = (target - q) / tau, the level moving linearly over the step),
-    1 / (1 - e^-a) - 1 / a for a = step / tau.  1/2 for a slow class, towards 1 for one that
-    adjusts within the step (docs/model.md, section 8)."""
+    """Where in a sub-step a class's target is read, as a share of the sub-step: the centre of
+    mass of the weights e^(s/tau) with which the level at time s of the sub-step enters the
+    class's exit share after it (dq/dt = (target - q) / tau, the level moving linearly over the
+    sub-step), 1 / (1 - e^-a) - 1 / a for a = sub-step / tau.  1/2 for a slow class, towards 1
+    for one that adjusts within the sub-step (docs/model.md, section 8)."""
     a = np.asarray(a, dtype=float)
     small = a < 1e-4
     safe = np.where(small, 1.0, a)
@@ -335,7 +335,7 @@ def _substeps(cfg: Config, steps: np.ndarray) -> np.ndarray:
 
     With ``model.feedback.clock=daily`` a step of k business days holds k sub-steps of equal
     length (a daily grid one each), so investors trade once a business day whatever the output
-    grid; with ``step`` every step is one sub-step (docs/model.md, section 8).
+    grid; with ``step`` every step is one sub-step (docs/model.md, section 8.1).
     """
     m = cfg.model
     if m.feedback.clock == "daily":

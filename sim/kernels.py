@@ -40,13 +40,14 @@ Shocks = namedtuple("Shocks", "boj_decision fed_decision vol_shock regime crash 
                               "intervention")
 #: Policy rates and 10y yields, % p.a.
 Rates = namedtuple("Rates", "boj fed jgb ust")
-#: What the within-step solver sees: log USD/JPY after the step's official flows (x_off), the
-#: price impact of private flows and its linear limit (per week), log USD/JPY and realised
-#: variance at the last weekly check point (x, var), the time since it (dt, years), the step's
-#: length in weeks, the EWMA weight of var, the snapshot's log USD/JPY, the rates.
+#: What the solver of one sub-step sees: log USD/JPY after the sub-step's exogenous move and
+#: official flows (x_off), the price impact of private flows and its linear limit (per week),
+#: log USD/JPY and realised variance at the last weekly check point (x, var), the time from it
+#: to the sub-step's end (dt, years), the sub-step's length in weeks, the EWMA weight of var,
+#: the snapshot's log USD/JPY, the rates, and log USD/JPY at the sub-step's start (x_start).
 Market = namedtuple("Market", "x_off impact limit x var dt weeks ewma logfx0 rates x_start")
-#: The investor classes in one step: CLASS records, CLASS_STEP records of the step, the path's
-#: CLASS_PARAM records and its HOLDER state.
+#: The investor classes in one sub-step: CLASS records, CLASS_STEP records of the sub-step,
+#: the path's CLASS_PARAM records and its HOLDER state.
 Investors = namedtuple("Investors", "classes speeds params holders")
 #: What a central bank sees at a meeting.
 Seen = namedtuple("Seen", "rate neutral inflation activity logfx since stress shock")
@@ -316,8 +317,8 @@ def _ewma_variance(var, ewma, r, dt):
 
 @njit(cache=True, inline="always")
 def moves_with_level(cls):
-    """Whether a class's target depends on the level within a step (its signal or, for
-    allocation drift, its foreign weight); the others' targets are fixed for the step."""
+    """Whether a class's target depends on the level within a sub-step (its signal or, for
+    allocation drift, its foreign weight); the others' targets are fixed for the sub-step."""
     return cls.signal == CARRY_TO_RISK or cls.signal == DRAWDOWN or cls.signal == ALLOCATION
 
 
@@ -327,8 +328,9 @@ def _investor_targets(x, market, inv, again):
     derivative of the yen bought in x).
 
     Writes the candidate share of each class into ``inv.holders[c].q_new`` and its spot yen
-    buying into ``buying_new``; nothing is committed.  The realised variance includes this
-    step's candidate return.  With ``again`` (a later evaluation in the same step), classes
+    buying into ``buying_new``; nothing is committed.  The realised variance includes the
+    candidate return since the last weekly check point.  With ``again`` (a later evaluation in
+    the same sub-step), classes
     whose target does not depend on the level keep what the previous evaluation wrote: the
     same numbers, summed in the same order.
     """
@@ -342,9 +344,9 @@ def _investor_targets(x, market, inv, again):
             buying += h.buying_new
             continue
         q = h.q
-        # The class reads the level (and the realised vol) at its point of the step, where the
-        # weights of its adjustment centre (CLASS_STEP.timing): the step's path is linear from
-        # x_start to x; d(level)/dx = timing.
+        # The class reads the level (and the realised vol) at its point of the sub-step, where
+        # the weights of its adjustment centre (CLASS_STEP.timing): the sub-step's path is
+        # linear from x_start to x; d(level)/dx = timing.
         sp = inv.speeds[c]
         timing = sp.timing
         xc = market.x_start + timing * (x - market.x_start)
@@ -473,7 +475,8 @@ def is_linear(g0, h0, dh0, g1, h1, dh1):
 
 @njit(cache=True)
 def solve_step(market, inv, max_iter, tol):
-    """The within-step equilibrium: a level g with |Psi(g) - g| <= tol.
+    """The equilibrium of one sub-step (section 8.1 of docs/model.md): a level g with
+    |Psi(g) - g| <= tol.
 
     Returns (g, converged, yen bought, variance, evaluations), the yen bought and variance
     being the investors' response at g, whose candidate shares are in ``inv.holders.q_new``

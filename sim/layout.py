@@ -215,7 +215,7 @@ CLASS_STEP = declare(
       "Share of the gap to a lower target exit share closed in the sub-step"),
     F("basis_speed", "f8", "1", "Share of the gap between the drawdown basis and USD/JPY closed"),
     F("timing", "f8", "1", "Where in the sub-step the class's target reads the level: the centre of "
-      "its adjustment's weights over the step (sim.inputs.evaluation_timing)"),
+      "its adjustment's weights over the sub-step (sim.inputs.evaluation_timing)"),
     F("since_at", "f8", "years", "Time from the last weekly check point to that point"),
     F("ewma_at", "f8", "1", "Weight of the old realised variance at that point"),
 )

@@ -181,8 +181,8 @@ def private_impact_slope(flow, k, limit, weeks):
     return np.where(size <= limit, k, big)
 
 
-#: Residual evaluations and solves (path-steps) of :func:`solve_step` since the last reset;
-#: the benchmark reads them for its evaluations per step.
+#: Residual evaluations and solves (path-sub-steps) of :func:`solve_step` since the last reset;
+#: the benchmark reads them for its evaluations per solve.
 EVALUATIONS = np.zeros(2, dtype=np.int64)
 
 
@@ -190,7 +190,7 @@ def solve_step(paths, step, classes, speeds, max_iter, tol):
     """:func:`sim.kernels.solve_step` for all paths at once; returns (level, converged, qn,
     buying, var), the last four being the investors' response at the returned level.
 
-    ``paths`` holds the step's per-path arrays, ``step`` its scalars.  Every unfinished path
+    ``paths`` holds the sub-step's per-path arrays, ``step`` its scalars.  Every unfinished path
     takes one evaluation per round: safeguarded Newton steps (plain iteration g <- g + h where
     sim.kernels.unbracketed_newton says so) until two iterates straddle a root, then
     Newton steps inside the bracket with Illinois regula falsi as the fallback.  The returned
@@ -475,6 +475,9 @@ def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws
             dx_flows = dx_flows + ((decayed - transient) - total_impact)
             x_sub = x + (dx_exo + dx_flows)
             transient = decayed - (1.0 - perm) * total_impact
+            # sim.kernels._commit: the sub-step's totals over the classes, then added
+            sub_unwind, sub_repat, sub_hedge = np.zeros(n), np.zeros(n), np.zeros(n)
+            sub_sold, sub_home = np.zeros(n), np.zeros(n)
             for c, cls in enumerate(classes):
                 dq = qn[:, c] - q[:, c]
                 h0 = cpp["holdings"][:, c]
@@ -489,13 +492,18 @@ def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws
                 oc["unwind_by_investor"] += unwind
                 oc["repatriation_by_investor"] += repat
                 oc["hedge_by_investor"] += hedge_bought
-                step_unwind += unwind
-                step_repat += repat
-                cum_hedge += hedge_bought
-                bonds_sold += cls["bond_share"] * unwind
-                bonds_home += cls["bond_share"] * repat
+                sub_unwind += unwind
+                sub_repat += repat
+                sub_hedge += hedge_bought
+                sub_sold += cls["bond_share"] * unwind
+                sub_home += cls["bond_share"] * repat
                 basis[:, c] += speeds[c]["basis_speed"] * (x_sub - basis[:, c])
             q = qn
+            step_unwind += sub_unwind
+            step_repat += sub_repat
+            cum_hedge += sub_hedge
+            bonds_sold += sub_sold
+            bonds_home += sub_home
         nonconv += ~converged
         move = dx_exo + dx_flows
         pending_tpu = g["ust_tp_per_tn_sold"] * bonds_sold / 1000.0

@@ -32,7 +32,7 @@ def test_zero_price_impact_gives_amplification_of_exactly_one():
 def test_feedback_amplifies_with_price_impact(default_run):
     _, r = default_run
     assert np.median(r["amplification_ratio"].values) > 1.0
-    # Near a bifurcation a step may exhaust its iterations; that must stay rare.
+    # Near a bifurcation a sub-step's solve may exhaust its iterations; that must stay rare.
     path_steps = r.sizes["path"] * (r.sizes["time"] - 1)
     assert r["nonconverged_steps"].values.sum() <= 1e-4 * path_steps
 
