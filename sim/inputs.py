@@ -224,7 +224,8 @@ def _schedule(cfg: Config, dates: np.ndarray) -> tuple[np.ndarray, dict[str, np.
 
     for i, ev in enumerate(cfg.scenario.events):
         key = f"scenario.events[{i}]"
-        t = step_of(dates, parse_date(ev.date, f"{key}.date"))
+        day = parse_date(ev.date, f"{key}.date")
+        t = step_of(dates, day)
         if t < 0:
             raise ConfigError(f"{key}.date", ev.date,
                               f"a date after the snapshot ({start}) and no later than the horizon ({end})")
@@ -232,7 +233,7 @@ def _schedule(cfg: Config, dates: np.ndarray) -> tuple[np.ndarray, dict[str, np.
             bank, override = DECISION_EVENTS[ev.kind]
             meeting = meetings[bank][t:t + 1]
             meeting["meets"] = True  # a scripted decision off the calendar is an unscheduled meeting
-            meeting["after"] = time_to_step_end(dates, t, parse_date(ev.date, f"{key}.date"))
+            meeting["after"] = time_to_step_end(dates, t, day)
             meeting["override"] = L.OVERRIDES.index(override)
             meeting["move"] = ev.value
             meeting["probability"] = ev.probability

@@ -864,7 +864,7 @@ def simulate_path(rng, model, per_path, outs, p, scratch):
                             sub.weeks, sub.ewma, logfx0, rates, x_sub)
             speeds = model.class_steps[s]
             inv = Investors(model.classes, speeds, cpp, holders)
-            level, ok, buying, var, _ = solve_step(market, inv, g.max_iter, g.tol)
+            _, ok, buying, var, _ = solve_step(market, inv, g.max_iter, g.tol)
             converged = converged and ok
             # Permanent and transient parts of the impact.
             total_impact = off + private_impact(buying, k_private, limit, sub.weeks)

@@ -51,6 +51,13 @@ WEEKS_PER_YEAR = 365.25 / 7.0
 #: the same size differ (1993-2009: 1.5% against 0.5% of weeks at 4%).
 WEEK_RALLIES = (2.0, 4.0)
 WEEK_RISES = (2.0, 4.0)
+#: The weekly tail counts: (moment, tail, threshold %, description).
+WEEK_TAILS = (
+    *((f"week_rally_{x:g}", "fall", x, f"Weeks with a yen rally of {x:g}% or more")
+      for x in WEEK_RALLIES),
+    *((f"week_rise_{x:g}", "rise", x, f"Weeks with a USD/JPY rise (yen sell-off) of {x:g}% or more")
+      for x in WEEK_RISES),
+)
 #: Trailing window (weeks) and threshold (% p.a.) of the high-volatility weeks.
 HIGH_VOL_WEEKS, HIGH_VOL = 13, 15.0
 #: Windows (months) of the largest yen rally and the quantiles reported.
@@ -73,11 +80,7 @@ def _moment_list():
     ]
     for name, (lo, hi) in ACF_LAGS.items():
         out.append((name, "1", f"Weekly USD/JPY absolute log change: autocorrelation, mean over lags {lo}-{hi} weeks"))
-    for x in WEEK_RALLIES:
-        out.append((f"week_rally_{x:g}", "% of weeks", f"Weeks with a yen rally of {x:g}% or more"))
-    for x in WEEK_RISES:
-        out.append((f"week_rise_{x:g}", "% of weeks",
-                    f"Weeks with a USD/JPY rise (yen sell-off) of {x:g}% or more"))
+    out += [(name, "% of weeks", label) for name, _, _, label in WEEK_TAILS]
     out.append(("high_vol_weeks", "% of weeks",
                 f"Weeks whose trailing {HIGH_VOL_WEEKS}-week realised vol exceeds {HIGH_VOL:g}%"))
     for m in RALLY_MONTHS:
@@ -140,12 +143,10 @@ def fx_parts(log_fx, segment=None) -> dict:
     flat = r.ravel()
     parts = {"n": flat.size, **{f"s{p}": float(np.sum(flat ** p)) for p in (1, 2, 3, 4)}}
     parts.update(acf_parts(r, segment))
-    fall = 100.0 * (1.0 - np.exp(flat))          # percent fall of the level over the week
-    for t in WEEK_RALLIES:
-        parts[f"week_rally_{t:g}"] = int(np.sum(fall >= t))
-    rise = 100.0 * np.expm1(flat)                # percent rise of the level over the week
-    for t in WEEK_RISES:
-        parts[f"week_rise_{t:g}"] = int(np.sum(rise >= t))
+    # percent fall and percent rise of the level over the week
+    moves = {"fall": 100.0 * (1.0 - np.exp(flat)), "rise": 100.0 * np.expm1(flat)}
+    for name, tail, t, _ in WEEK_TAILS:
+        parts[name] = int(np.sum(moves[tail] >= t))
     k = HIGH_VOL_WEEKS
     if r.shape[1] >= k:
         c = np.concatenate([np.zeros((r.shape[0], 1)), np.cumsum(r * r, axis=1)], axis=1)
@@ -201,10 +202,8 @@ def moments_from_parts(p: dict) -> dict:
         pairs = p[f"{name}_n"]
         out[name] = ((p[f"{name}_p"] / pairs - mean_abs ** 2) / var_abs
                      if pairs and var_abs > 0 else np.nan)
-    for t in WEEK_RALLIES:
-        out[f"week_rally_{t:g}"] = 100.0 * p[f"week_rally_{t:g}"] / n
-    for t in WEEK_RISES:
-        out[f"week_rise_{t:g}"] = 100.0 * p[f"week_rise_{t:g}"] / n
+    for name, *_ in WEEK_TAILS:
+        out[name] = 100.0 * p[name] / n
     out["high_vol_weeks"] = 100.0 * p["hv"] / p["hv_n"] if p["hv_n"] else np.nan
     for m in RALLY_MONTHS:
         values = p[f"rally_{m}"]

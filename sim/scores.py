@@ -30,8 +30,9 @@ import numpy as np
 import scoringrules as sr
 from scipy import stats
 
-__all__ = ["crps", "pit", "quantile_loss", "band_hits", "pit_hits", "coverage_interval", "event_probability",
-           "brier", "hac_mean", "diebold_mariano", "overlap_lags", "largest_rally"]
+__all__ = ["crps", "pit", "quantile_loss", "band_hits", "pit_hits", "coverage_interval",
+           "event_probability", "brier", "hac_mean", "diebold_mariano", "overlap_lags",
+           "largest_rally"]
 
 
 def _obs_ens(obs, ens) -> tuple[np.ndarray, np.ndarray]:
