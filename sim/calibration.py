@@ -9,8 +9,9 @@ over the *targets* k: the stylised facts of :mod:`sim.moments` (the data value d
 from the FRED files over ``model.calibration_window``, its SE from the moving-block bootstrap;
 the model value m_k simulated from snapshots built from the data at origins spread over the
 window, pooled, exactly as ``python -m sim.moments`` does, its SE from groups of paths) and
-published *flow facts* (a range [a, b] is the target (a + b) / 2 with SE (b - a) / 4, so the
-range is the fact's 95% interval).  ``smm.weights=full`` uses the inverse of the bootstrap
+*flow facts*: published ranges (a range [a, b] is the target (a + b) / 2 with SE (b - a) / 4,
+so the range is the fact's 95% interval) or, where the data hold the figure, a value computed
+from them (the interventions' fall at the week's close).  ``smm.weights=full`` uses the inverse of the bootstrap
 covariance (plus the model's variances) instead of the diagonal.
 
 Every evaluation draws the same shocks (the same seeds at every origin: common random
@@ -34,12 +35,13 @@ import copy
 import math
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
 
-from sim.config import Config, EventConfig
+from sim import flowfacts
+from sim.config import Config
 from sim.inputs import build_inputs
 from sim.pipeline import simulate
 from sim.summary import mean_se
@@ -47,8 +49,6 @@ from sim.validate import ConfigError
 
 #: Blocks of the block-coordinate stage, in the order they are fitted by default.
 BLOCKS = ("fx", "policy", "yields", "flows")
-#: Weeks after an intervention at which its remaining effect is measured.
-FADE_WEEKS = 8
 
 
 def _fx_moments() -> tuple[str, ...]:
@@ -234,7 +234,15 @@ class FlowFact:
     se: float
     source: str
     measure: Callable[["Cases"], tuple[float, float]]
-    published: str = ""       # the range as published, e.g. "3-5%"
+    published: str = ""       # the range as published, e.g. "50-90%"
+    from_data: Callable | None = None   # MarketData -> (value, SE): a target computed from the data
+
+    def resolved(self, md) -> "FlowFact":
+        """The fact with its target computed from the data ``md`` where it comes from them."""
+        if self.from_data is None:
+            return self
+        value, se = self.from_data(md)
+        return replace(self, value=float(value), se=float(se))
 
 
 @dataclass(frozen=True)
@@ -256,81 +264,28 @@ def from_range(low: float, high: float) -> tuple[float, float]:
     return 0.5 * (low + high), 0.25 * (high - low)
 
 
-def make_cases(base: Config, spread: Config | None = None, size: float = 30.0):
-    """The paired intervention runs from ``base``'s snapshot: ``quiet`` (6 months, no MoF rule,
-    no scripted events) and ``intervened`` (the same plus a USD ``size``bn purchase of yen
-    three weeks in); ``baseline`` and ``spread`` as given.
-
-    The fall is read at the close of the intervention's week on the base config's grid (weekly
-    by default), not on its day: a model of closing levels has no intraday peak, and the
-    published 3-5% are intraday moves (docs/model.md, section 16.1)."""
-    from types import SimpleNamespace
-
-    quiet = copy.deepcopy(base)
-    quiet.model.intervention.enabled = False
-    quiet.sampler.horizon_months = 6
-    quiet.scenario.events = []
-    intervened = copy.deepcopy(quiet)
-    date = np.datetime64(base.snapshot.date) + np.timedelta64(21, "D")
-    intervened.scenario.events = [EventConfig(date=str(date), kind="intervention", value=size)]
-    return SimpleNamespace(quiet=quiet, intervened=intervened, baseline=base, spread=spread)
-
-
-def intervention_effect(quiet: Config, intervened: Config) -> dict[str, tuple[float, float]]:
-    """Fall of USD/JPY (%) at the close of the grid step holding the intervention (its week on
-    the weekly grid) and the share of it left FADE_WEEKS later (ratio of paired means,
-    delta-method SE), paired by path."""
-    a = simulate(quiet, progress=False, series=True)[0]
-    b = simulate(intervened, progress=False, series=True)[0]
-    dates = a["time"].values
-    event = np.datetime64(intervened.scenario.events[0].date)
-    i = int(np.searchsorted(dates, event))   # the grid point closing the event's step
-    later = int(np.searchsorted(dates, dates[i] + np.timedelta64(7 * FADE_WEEKS, "D")))
-    fx_a, fx_b = a["usdjpy"].values, b["usdjpy"].values
-    now = 100.0 * (1.0 - fx_b[:, i] / fx_a[:, i])
-    after = 100.0 * (1.0 - fx_b[:, later] / fx_a[:, later])
-    ratio = float(after.mean() / now.mean())
-    return {"intervention_impact": mean_se(now),
-            "intervention_left": (ratio, mean_se((after - ratio * now) / now.mean())[1])}
-
-
 def _intervention(cases: Cases) -> dict[str, tuple[float, float]]:
-    def run():
-        pair = make_cases(cases.base)
-        return intervention_effect(pair.quiet, pair.intervened)
-    return cases.once("intervention", run)
+    return cases.once("intervention", lambda: flowfacts.interventions(
+        cases.base.data.dir, paths=cases.base.sampler.paths, overrides=cases.overrides))
 
 
 def intervention_impact(cases: Cases) -> tuple[float, float]:
-    """Mean fall of USD/JPY (%) in the week of a USD 30bn intervention, paired by path."""
+    """Mean paired fall of USD/JPY (%) at the close of the weeks of the MoF's yen purchases."""
     return _intervention(cases)["intervention_impact"]
 
 
 def intervention_left(cases: Cases) -> tuple[float, float]:
-    """Share of that fall left FADE_WEEKS later."""
+    """Share of that fall left eight weeks later."""
     return _intervention(cases)["intervention_left"]
 
 
-def _spread_pair(cases: Cases, name: str) -> tuple[float, float]:
-    """Mean of ``name`` (per path, at the horizon) under spread compression less the baseline
-    on the same shocks, with the SE of the paired differences."""
-    a = simulate(cases.base, progress=False)[0][name].values
-    b = simulate(cases.spread, progress=False)[0][name].values
-    return mean_se(b - a)
-
-
 def _capital_economics(cases: Cases) -> dict[str, tuple[float, float]]:
-    """Unwind and repatriation attributable to the spread compression (sim.flowfacts'
-    measurement where it exists: both runs with the scenario's yield anchors)."""
+    """Unwind and repatriation attributable to the spread compression (sim.flowfacts: both runs
+    with the scenario's yield anchors, on the same shocks)."""
     def run():
-        if _has_flowfacts():
-            from sim import flowfacts
-
-            got = flowfacts.capital_economics(paths=cases.base.sampler.paths, overrides=cases.overrides)
-            return {"unwind": got["unwind_attributable"],
-                    "repatriation": got["repatriation_attributable"]}
-        return {"unwind": _spread_pair(cases, "cum_unwind"),
-                "repatriation": _spread_pair(cases, "cum_repatriation")}
+        got = flowfacts.capital_economics(paths=cases.base.sampler.paths, overrides=cases.overrides)
+        return {"unwind": got["unwind_attributable"],
+                "repatriation": got["repatriation_attributable"]}
     return cases.once("capital_economics", run)
 
 
@@ -379,59 +334,53 @@ def carry_skewness(cases: Cases) -> tuple[float, float]:
     return skewness_se(carry_returns(ds, inputs.steps["dt"]))
 
 
-_MOF = ("MoF intervention data via nippon.com: USD 20-40bn (2.84-5.92tn yen) moved USD/JPY "
-        "about 3-5% on impact (2022, 2024)")
-
-def _has_flowfacts() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("sim.flowfacts") is not None
-
-
 def _july_2024(cases: Cases) -> dict[str, tuple[float, float]]:
-    from sim import flowfacts
-
     return cases.once("july_2024", lambda: flowfacts.july_2024(
         cases.base.data.dir, paths=cases.base.sampler.paths, overrides=cases.overrides))
 
 
 def _hedge(cases: Cases) -> dict[str, tuple[float, float]]:
-    from sim import flowfacts
-
     return cases.once("hedge", lambda: flowfacts.hedge_response(overrides=cases.overrides))
 
 
+def _intervention_data(md) -> tuple[float, float]:
+    got = flowfacts.intervention_data(md)
+    return got["value"], got["se"]
+
+
+_MOF = ("FRED DEXJPUS Friday closes around the MoF's yen purchases (MoF via nippon.com: 2.84tn "
+        "yen in September 2022, 5.92tn and 3.87tn in April-May 2024, 5.53tn in July 2024; "
+        "published intraday moves about 3-5%, effects faded within weeks)")
 _BIS = "BIS Bulletin 90: roughly 50-90% of a ~USD 250bn leveraged carry stock unwound in about five weeks"
 _AUG = "USD/JPY from 161.95 (3 July 2024) to about 142-146 in early August 2024 (FRED DEXJPUS; press)"
 _RBC = "RBC via the press: life insurers from 45% to 60% hedged is about USD 170-173bn of yen buying"
 
-#: Flow facts fitted as extra moments.  The intervention impact is measured here; the July-August
-#: 2024 unwind and the life insurers' hedge response come from sim.flowfacts (the investors'
-#: flow plumbing) where it exists.
+#: Flow facts fitted as extra moments (the runs behind them are in sim.flowfacts).
 FLOW_FACTS: list[FlowFact] = [
-    FlowFact("intervention_impact", "Fall of USD/JPY in the week of a USD 30bn yen purchase "
-             "(paired against the same paths without it, default snapshot)", "%",
-             *from_range(3.0, 5.0), _MOF, intervention_impact, published="3-5%"),
-    # "Faded within weeks" read as: less than half of the fall left after FADE_WEEKS weeks,
-    # the range 0-0.5 taken as the figure's 95% interval.
-    FlowFact("intervention_left", f"Share of that fall left {FADE_WEEKS} weeks later (the same "
-             "paired runs)", "1", *from_range(0.0, 0.5), _MOF, intervention_left,
+    # The target is computed from the data (sim.flowfacts.intervention_data): the week-close
+    # fall over the three episodes, SE from the weeks' own noise.
+    FlowFact("intervention_impact", "Fall of USD/JPY from the Friday close before to the close "
+             "of the week of each MoF yen purchase of 2022-2024, mean of the episodes (each "
+             "replayed from a snapshot of the data, paired against the same paths without it)",
+             "%", math.nan, math.nan, _MOF, intervention_impact,
+             published="3-5% intraday", from_data=_intervention_data),
+    # "Faded within weeks" read as: less than half of the fall left after eight weeks, the
+    # range 0-0.5 taken as the figure's 95% interval.
+    FlowFact("intervention_left", "Share of that fall left eight weeks later (the same paired "
+             "runs)", "1", *from_range(0.0, 0.5), _MOF, intervention_left,
              published="faded within weeks (below 0.5)"),
+    FlowFact("july_2024_leveraged_unwound", "Share of the leveraged carry stock unwound in "
+             "the July-August 2024 replay (snapshot from the data on 5 July 2024, the "
+             "intervention, BoJ hike and stress scripted)", "1", *from_range(0.5, 0.9), _BIS,
+             lambda c: _july_2024(c)["leveraged_unwound_share"], published="50-90%"),
+    FlowFact("july_2024_usdjpy_fall", "Largest fall of USD/JPY in the same replay", "%",
+             *from_range(10.0, 13.0), _AUG, lambda c: _july_2024(c)["usdjpy_fall"],
+             published="10-13%"),
+    FlowFact("hedge_response", "Yen bought by life insurers when their hedge ratio moves "
+             "from 45% to 60% as a behaviour (sim.flowfacts.hedge_response)", "USD bn",
+             *from_range(155.0, 185.0), _RBC, lambda c: _hedge(c)["hedge_yen_buying"],
+             published="about 170 (read as 155-185)"),
 ]
-if _has_flowfacts():
-    FLOW_FACTS += [
-        FlowFact("july_2024_leveraged_unwound", "Share of the leveraged carry stock unwound in "
-                 "the July-August 2024 replay (snapshot from the data on 5 July 2024, the "
-                 "intervention, BoJ hike and stress scripted)", "1", *from_range(0.5, 0.9), _BIS,
-                 lambda c: _july_2024(c)["leveraged_unwound_share"], published="50-90%"),
-        FlowFact("july_2024_usdjpy_fall", "Largest fall of USD/JPY in the same replay", "%",
-                 *from_range(10.0, 13.0), _AUG, lambda c: _july_2024(c)["usdjpy_fall"],
-                 published="10-13%"),
-        FlowFact("hedge_response", "Yen bought by life insurers when their hedge ratio moves "
-                 "from 45% to 60% as a behaviour (sim.flowfacts.hedge_response)", "USD bn",
-                 *from_range(155.0, 185.0), _RBC, lambda c: _hedge(c)["hedge_yen_buying"],
-                 published="about 170 (read as 155-185)"),
-    ]
 
 #: Quoted figures reported beside the model's answer, never fitted.
 CHECKS: list[Check] = [
@@ -548,7 +497,7 @@ class SMM:
         self.md = md
         self.parameters = tuple(parameters)
         self.data = data
-        self.facts = list(FLOW_FACTS if facts is None else facts)
+        self.facts = [f.resolved(md) for f in (FLOW_FACTS if facts is None else facts)]
         start, end = data.start, data.end
         self.days = (model_origins(self.cfg, start, end, self.cfg.smm.step_months)
                      if days is None else np.asarray(days, dtype="datetime64[D]"))
@@ -876,7 +825,8 @@ def format_report(header: list[str], rows, prows, stages, crows, j: float,
     facts = [r for r in rows if r["kind"] == "flow fact"]
     if facts:
         lines += ["", "Flow facts: a published range is the target's 95% interval (value = its "
-                  "midpoint, SE = its width / 4). Sources:"]
+                  "midpoint, SE = its width / 4); the intervention's fall is computed from the "
+                  "data (sim.flowfacts.intervention_data). Sources:"]
         lines += [f"- {r['target']}: {r['source']}" for r in facts]
     lines += ["", "## Parameters", "", "| parameter | block | bounds | start | fitted ± SE | at a bound |",
               "|---|---|---|---|---|---|"]

@@ -12,6 +12,10 @@ random numbers) and their differences are paired.
   ~USD 250bn leveraged carry stock unwound within about five weeks (BIS Bulletin 90); USD/JPY
   fell about 12%, from 161.95 to about 142-146 in early August; Japanese institutional flows
   stayed small (MoF weekly data as reported by the press).
+* :func:`interventions`: the MoF's yen purchases of September 2022, April-May 2024 and July 2024,
+  each replayed from a snapshot built from the data on the Friday before its week, against the
+  same paths without it; the data's side, :func:`intervention_data`, is the fall of USD/JPY over
+  the same weeks in FRED's closes.
 * :func:`hedge_response`: the life insurers' hedge ratio as a behaviour: the yen they buy, and
   the fall of the hedged pick-up that moves them, from 45% to 60% hedged (RBC: about USD 170bn).
 * :func:`capital_economics`: the unwind and repatriation attributable to compressing the 10y
@@ -49,6 +53,80 @@ JULY_2024_FACTS = {
     "institutional_unwind": (-math.inf, 50.0, "MoF weekly data (press): residents were net "
                              "buyers of foreign bonds in most weeks; USD bn, small"),
 }
+
+
+#: The MoF's yen purchases of FACTS.md by the week (Friday to Friday) that holds them: the
+#: Friday before, and each operation's day and size in trillion yen (MoF via nippon.com).  July
+#: 2024's two days (11-12 July, 5.53tn in all) are scripted on the 11th, as in the replay.
+INTERVENTIONS = (
+    ("2022-09-16", (("2022-09-22", 2.84),)),
+    ("2024-04-26", (("2024-04-29", 5.92), ("2024-05-01", 3.87))),
+    ("2024-07-05", (("2024-07-11", 5.53),)),
+)
+
+
+def _weekly_changes(md, friday: np.datetime64, weeks: int) -> np.ndarray:
+    """Log changes (%) of USD/JPY's Friday closes over the ``weeks`` weeks to ``friday``."""
+    from sim.marketdata import weekly_closes
+
+    days = friday - 7 * np.arange(weeks, -1, -1)
+    return 100.0 * np.diff(np.log(weekly_closes(md["DEXJPUS"], days)))
+
+
+def intervention_data(md, history_weeks: int = 52) -> dict:
+    """The fall of USD/JPY (%) from the Friday close before each episode of
+    :data:`INTERVENTIONS` to the close of its week (FRED DEXJPUS, noon New York), their mean,
+    and its standard error.
+
+    Read as the intervention's effect at the week's close, with the week's move without it
+    unpredictable (a martingale), so its noise is the week's own: each episode's weekly
+    standard deviation over the ``history_weeks`` weeks before it, known at the time, and
+    SE(mean) = sqrt(sum sd_i^2) / n.  Returns ``{"falls", "sd", "usd_bn", "value", "se"}``;
+    ``usd_bn`` converts each operation at the Friday close before it.
+    """
+    falls, sds, sizes = [], [], []
+    for friday, ops in INTERVENTIONS:
+        day = np.datetime64(friday)
+        before, after = (md["DEXJPUS"].as_of(d) for d in (day, day + 7))
+        falls.append(100.0 * (1.0 - after / before))
+        sds.append(float(np.std(_weekly_changes(md, day, history_weeks), ddof=1)))
+        sizes.append(tuple(1000.0 * tn / before for _, tn in ops))
+    falls, sds = np.array(falls), np.array(sds)
+    return {"falls": falls, "sd": sds, "usd_bn": sizes, "value": float(falls.mean()),
+            "se": float(math.sqrt(np.sum(sds ** 2)) / len(falls))}
+
+
+def interventions(data_dir: str, paths: int = 2000, overrides=(), fade_weeks: int = 8,
+                  md=None) -> dict[str, tuple[float, float]]:
+    """The model's side of :func:`intervention_data`: each episode replayed from a snapshot of
+    the data on the Friday before its week (weekly grid, MoF rule off, three months), against
+    the same paths without the operations.  Returns the mean paired fall of USD/JPY (%) at the
+    close of the week over all episodes' paths, and the share of it left ``fade_weeks`` later
+    (ratio of the pooled paired means, delta-method SE)."""
+    from sim.marketdata import MarketData
+
+    md = md or MarketData(data_dir)
+    sizes = intervention_data(md)["usd_bn"]
+    now, later = [], []
+    for (friday, ops), usd in zip(INTERVENTIONS, sizes):
+        common = [f"data.dir={data_dir}", f"sampler.paths={paths}", "snapshot=data",
+                  f"snapshot.date={friday}", "sampler.horizon_months=3", "sampler.step=weekly",
+                  "model.intervention.enabled=false", *overrides, "output.progress=false"]
+        events = ", ".join(f"{{date: '{d}', kind: intervention, value: {v:.3f}}}"
+                           for (d, _), v in zip(ops, usd))
+        quiet = simulate(load_config(common), progress=False, series=True)[0]
+        hit = simulate(load_config([*common, f"+scenario.events=[{events}]"]),
+                       progress=False, series=True)[0]
+        dates = quiet["time"].values
+        i = int(np.searchsorted(dates, np.datetime64(friday) + 7))
+        j = int(np.searchsorted(dates, dates[i] + np.timedelta64(7 * fade_weeks, "D")))
+        fall = 100.0 * (1.0 - hit["usdjpy"].values / quiet["usdjpy"].values)
+        now.append(fall[:, i])
+        later.append(fall[:, j])
+    now, later = np.concatenate(now), np.concatenate(later)
+    ratio = float(later.mean() / now.mean())
+    return {"intervention_impact": _mean_se(now),
+            "intervention_left": (ratio, _mean_se((later - ratio * now) / now.mean())[1])}
 
 
 def _mean_se(x: np.ndarray) -> tuple[float, float]:

@@ -182,16 +182,25 @@ def test_a_flow_fact_plugs_in_as_an_extra_moment(small_smm):
 
 def test_a_published_range_is_a_target_with_a_quarter_width_se():
     assert C.from_range(3.0, 5.0) == (4.0, 0.5)
+    fact = next(f for f in C.FLOW_FACTS if f.name == "july_2024_usdjpy_fall")
+    assert (fact.value, fact.se) == (11.5, 0.75)
+
+
+def test_a_fact_from_the_data_is_resolved_against_the_data():
     fact = next(f for f in C.FLOW_FACTS if f.name == "intervention_impact")
-    assert (fact.value, fact.se) == (4.0, 0.5)
+    assert math.isnan(fact.value)
+    got = fact.resolved(MarketData(SHARED_DATA))
+    assert (got.value, got.se) == C._intervention_data(MarketData(SHARED_DATA))
+    assert 0.0 < got.se < got.value
 
 
 def test_capital_economics_is_a_check_against_the_baseline_on_the_same_shocks():
     names = {c.name for c in C.CHECKS}
     assert {"ce_unwind", "ce_repatriation"} <= names
     assert not names & {f.name for f in C.FLOW_FACTS}          # never fitted
-    base = small(["calibration=none"], paths=200, months=24)
-    same = C._spread_pair(C.Cases(base, base), "cum_unwind")
+    from sim import flowfacts
+
+    same = flowfacts.paired(["calibration=none"], ["calibration=none"], "cum_unwind", paths=200)
     assert same == (0.0, 0.0)                                   # paired: identical shocks
 
 

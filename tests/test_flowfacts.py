@@ -1,8 +1,12 @@
-"""Flow facts and paired signs (issue 12): the July-August 2024 replay, the life insurers'
-hedge-ratio behaviour, the Capital Economics check, and the signs the economics says on the
+"""Flow facts and paired signs (issue 12): the MoF's interventions against FRED's closes, the
+July-August 2024 replay, the life insurers' hedge-ratio behaviour, the Capital Economics check, and the signs the economics says on the
 same shocks.  Seeded; margins in Monte Carlo standard errors of paired differences."""
 from __future__ import annotations
 
+import csv
+import math
+
+import numpy as np
 import pytest
 
 from sim import flowfacts as F
@@ -13,6 +17,55 @@ Z = 4.0  # margin in standard errors
 
 def _inside(value, se, low, high):
     return low - Z * se <= value <= high + Z * se
+
+
+def _closes(day: str, weeks: int) -> np.ndarray:
+    """USD/JPY at the last FRED observation on or before each Friday from ``weeks`` weeks
+    before ``day`` to one week after it, read from the CSV directly."""
+    with open(SHARED_DATA / "DEXJPUS.csv") as fh:
+        rows = [(np.datetime64(r[0]), float(r[1])) for r in csv.reader(fh)
+                if r[0][:1].isdigit() and r[1] not in ("", ".")]
+    dates = np.array([d for d, _ in rows])
+    values = np.array([v for _, v in rows])
+    fridays = np.datetime64(day) + 7 * np.arange(-weeks, 2)
+    return values[np.searchsorted(dates, fridays, side="right") - 1]
+
+
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs the shared FRED files")
+def test_intervention_target_is_the_week_close_fall_in_the_data():
+    """The target is the mean fall from the Friday close before each MoF purchase to its week's
+    close, with SE sqrt(sum sd_i^2) / n from each episode's prior 52 weekly changes."""
+    from sim.marketdata import MarketData
+
+    got = F.intervention_data(MarketData(SHARED_DATA))
+    falls, sds = [], []
+    for friday, _ in F.INTERVENTIONS:
+        c = _closes(friday, 52)
+        falls.append(100.0 * (1.0 - c[-1] / c[-2]))
+        sds.append(np.std(100.0 * np.diff(np.log(c[:-1])), ddof=1))
+    np.testing.assert_allclose(got["falls"], falls, rtol=1e-12)
+    assert got["value"] == pytest.approx(np.mean(falls))
+    assert got["se"] == pytest.approx(math.sqrt(np.sum(np.square(sds))) / len(sds))
+    # September 2022 by hand: 143.04 on the 16th, 143.18 on the 23rd (USD/JPY rose that week).
+    assert got["falls"][0] == pytest.approx(100.0 * (1.0 - 143.18 / 143.04))
+    # Sizes: 2.84tn yen at 143.04 is about USD 19.9bn.
+    assert got["usd_bn"][0][0] == pytest.approx(2840.0 / 143.04)
+
+
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs the shared FRED files")
+def test_interventions_replayed_meet_the_data_and_fade():
+    """The calibrated model, private flows on (the closes include the market's response), moves
+    USD/JPY by the data's week-close fall within the 95% interval of both errors, and less than
+    half of it is left eight weeks later (three SEs)."""
+    from sim.marketdata import MarketData
+
+    data = F.intervention_data(MarketData(SHARED_DATA))
+    got = F.interventions(str(SHARED_DATA), paths=2000)
+    value, se = got["intervention_impact"]
+    assert value > 10 * se                                   # yen buying strengthens the yen
+    assert abs(value - data["value"]) < 1.96 * math.hypot(se, data["se"]), (value, data)
+    left, se_left = got["intervention_left"]
+    assert left + 3 * se_left < 0.5, (left, se_left)
 
 
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs the shared FRED files")

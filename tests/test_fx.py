@@ -1,12 +1,11 @@
-"""The FX block: no drift without news, step-size consistency, the intervention fact, the
-flows-off counterfactual (docs/model.md, sections 6 and 9)."""
+"""The FX block: no drift without news, step-size consistency, the flows-off counterfactual
+(docs/model.md, sections 6 and 9)."""
 import math
 
 import numpy as np
 import pytest
 
 from sim import kernels as K
-from sim.calibration import FADE_WEEKS, intervention_effect, make_cases
 from sim.pipeline import counterfactual, flows_off, run_and_save
 from sim.summary import quantile_se
 
@@ -107,22 +106,6 @@ def test_weekly_and_daily_runs_agree_on_the_weekly_grid(base):
     for name, (a, se_a) in out["weekly"].items():
         b, se_b = out["daily"][name]
         assert abs(a - b) < 4 * math.hypot(se_a, se_b), (name, a, b, se_a, se_b)
-
-
-def test_intervention_of_usd_30bn_moves_usdjpy_3_to_5_percent_and_fades():
-    """The MoF fact (FACTS.md): the same shocks with and without one scripted USD 30bn
-    intervention, measured as the calibration measures it (sim.calibration's flow fact): the
-    default, calibrated model with private flows on, since the observed 3-5% include the
-    market's response to the intervention.  The share left after eight weeks (0.46 at the fit:
-    the private flows an intervention sets off persist) needs 8,000 paths to be told from 0.5
-    with three SEs."""
-    base = small([], paths=8000)
-    cases = make_cases(base, base, size=30.0)
-    effect = intervention_effect(cases.quiet, cases.intervened)
-    impact, se = effect["intervention_impact"]
-    left, se_left = effect["intervention_left"]
-    assert se < 0.1 and 3.0 < impact < 5.0, (impact, se)
-    assert left + 3 * se_left < 0.5, (left, se_left, FADE_WEEKS)
 
 
 def test_flows_off_keeps_official_flows_and_the_shocks():
