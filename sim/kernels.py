@@ -828,10 +828,11 @@ def simulate_path(rng, model, per_path, outs, p, scratch):
             interventions += 1
             since_interv = 0.0
         # Official flows move the yen by their size (and announcement); private flows by their
-        # rate per week, not at all in the flows-off counterfactual; both more in stress.
+        # rate per week, not at all in the flows-off counterfactual; both more in stress, and
+        # from the business day after a crash within its step, as on a daily grid.
         limit = g.impact_limit
         k = impact * (g.impact_stress_multiplier if stress else 1.0)
-        k_private = k if g.private_flows else 0.0
+        k_stress = impact * g.impact_stress_multiplier
         official = official_impact(external, k, limit, g.announcement)
         rates = Rates(boj, fed, jgb, ust)
 
@@ -855,6 +856,7 @@ def simulate_path(rng, model, per_path, outs, p, scratch):
             if j == 0:
                 d_exo += scripted
                 off = official
+            k_private = (k_stress if crash and j > crash_sub else k) if g.private_flows else 0.0
             if j == crash_sub:
                 d_exo -= jump
             dx_exo += d_exo

@@ -445,7 +445,7 @@ def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws
         since_interv = np.where(interv, 0.0, since_interv)
         limit = g["impact_limit"]
         k = impact * np.where(stress, g["impact_stress_multiplier"], 1.0)
-        k_private = k if g["private_flows"] else np.zeros(n)
+        k_stress = impact * g["impact_stress_multiplier"]
         official = official_impact(external, k, limit, g["announcement"])
 
         x_sub = x.copy()
@@ -462,6 +462,8 @@ def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws
             off = official if j == 0 else np.zeros(n)
             decayed = transient * sub["decay"]
             x_pre = x_sub + d_exo + (decayed - transient)
+            k_sub = np.where(crash & (j > crash_sub), k_stress, k)
+            k_private = k_sub if g["private_flows"] else np.zeros(n)
             paths = dict(x=x_check, x_start=x_sub, var=var_check, boj=boj, fed=fed, jgb=jgb,
                          ust=ust, q=q, cpp=cpp, basis=basis, hold=hold, hedge=hedge,
                          xoff=x_pre - off, impact=k_private)

@@ -108,6 +108,29 @@ def test_weekly_and_daily_runs_agree_on_the_weekly_grid(base):
         assert abs(a - b) < 4 * math.hypot(se_a, se_b), (name, a, b, se_a, se_b)
 
 
+@pytest.mark.slow
+def test_weekly_and_daily_runs_agree_on_the_crash_weeks_over_two_years():
+    """The tail of the largest one-week yen rally over the default two years, weekly against
+    daily on the weekly dates (20,000 paths each, within 4 SE): the share of paths with a week
+    above 10% and the 95% and 99% quantiles.  With a crash's stress liquidity starting only at
+    the next step on the weekly grid, the share was 9.0% weekly against 10.9% daily (z -6.2)
+    and the 95% quantile 11.5% against 12.2% (z -5.8).  The body is not held: the weekly grid
+    has more paths with a 5% week (0.53 against 0.49), an unexplained residual
+    (docs/model.md 8.1)."""
+    out = {}
+    for step in ("weekly", "daily"):
+        ds = run(small([f"sampler.step={step}"], paths=20000, months=24))
+        fx = _on_weekly_dates(ds)
+        week = 100 * (1 - fx[:, 1:] / fx[:, :-1]).max(axis=1)
+        share = float(np.mean(week > 10.0))
+        out[step] = {"P(week above 10%)": (share, math.sqrt(share * (1 - share) / len(week))),
+                     "95% quantile": quantile_se(week, 0.95),
+                     "99% quantile": quantile_se(week, 0.99)}
+    for name, (a, se_a) in out["weekly"].items():
+        b, se_b = out["daily"][name]
+        assert abs(a - b) < 4 * math.hypot(se_a, se_b), (name, a, b, se_a, se_b)
+
+
 def test_flows_off_keeps_official_flows_and_the_shocks():
     cfg = small(["model.intervention.level=150"], paths=500, months=6)
     full, off = counterfactual(cfg)
