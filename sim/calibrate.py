@@ -144,8 +144,9 @@ def run_calibration(cfg, overrides: list[str], out_dir: Path, log=print) -> dict
         f"({str(smm.days[0])} to {str(smm.days[-1])}, every {cfg.smm.step_months} months), "
         f"snapshot from the data at each, {cfg.smm.paths} paths x 24 months per origin, seed "
         f"{cfg.sampler.seed} + origin number at every evaluation (common random numbers); "
-        f"MC SEs from {cfg.smm.mc_groups} groups of paths. Flow facts and checks from the "
-        f"default snapshot ({cfg.snapshot.name}), {cfg.smm.flow_paths} / {cfg.smm.check_paths} paths.",
+        f"MC SEs from {cfg.smm.mc_groups} groups of paths. Flow facts from data snapshots of "
+        f"their episodes (sim.flowfacts), {cfg.smm.flow_paths} paths; checks from the default "
+        f"snapshot ({cfg.snapshot.name}), {cfg.smm.check_paths} paths.",
         f"Weights: {cfg.smm.weights} (condition number of the moments' bootstrap correlation "
         f"matrix: {data.condition():.0f}). {smm.count} evaluations, "
         f"{stages[0].seconds / max(stages[0].evaluations, 1) if stages else 0:.1f}s each in the "

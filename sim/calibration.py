@@ -44,7 +44,6 @@ from sim import flowfacts
 from sim.config import Config
 from sim.inputs import build_inputs
 from sim.pipeline import simulate
-from sim.summary import mean_se
 from sim.validate import ConfigError
 
 #: Blocks of the block-coordinate stage, in the order they are fitted by default.

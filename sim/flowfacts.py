@@ -32,6 +32,7 @@ from scipy.special import ndtr, ndtri
 
 from sim.compose import load_config
 from sim.pipeline import simulate
+from sim.summary import mean_se
 
 #: Classes that are Japanese institutional investors (not yen-funded carry).
 INSTITUTIONAL = ("life_insurers", "gpif", "banks", "investment_trusts")
@@ -82,12 +83,19 @@ def intervention_data(md, history_weeks: int = 52) -> dict:
     unpredictable (a martingale), so its noise is the week's own: each episode's weekly
     standard deviation over the ``history_weeks`` weeks before it, known at the time, and
     SE(mean) = sqrt(sum sd_i^2) / n.  Returns ``{"falls", "sd", "usd_bn", "value", "se"}``;
-    ``usd_bn`` converts each operation at the Friday close before it.
+    ``usd_bn`` converts each operation at the Friday close before it.  A data file that ends
+    before an episode's week does is refused (DataError), not read as a flat week.
     """
+    from sim.marketdata import DataError
+
+    series = md["DEXJPUS"]
     falls, sds, sizes = [], [], []
     for friday, ops in INTERVENTIONS:
         day = np.datetime64(friday)
-        before, after = (md["DEXJPUS"].as_of(d) for d in (day, day + 7))
+        if series.last < day + 7:
+            raise DataError(f"DEXJPUS: the MoF intervention target needs closes to {day + 7} "
+                            f"({series.span()})", value=str(md.dir))
+        before, after = (series.as_of(d) for d in (day, day + 7))
         falls.append(100.0 * (1.0 - after / before))
         sds.append(float(np.std(_weekly_changes(md, day, history_weeks), ddof=1)))
         sizes.append(tuple(1000.0 * tn / before for _, tn in ops))
@@ -96,42 +104,58 @@ def intervention_data(md, history_weeks: int = 52) -> dict:
             "se": float(math.sqrt(np.sum(sds ** 2)) / len(falls))}
 
 
+def _pinned(overrides, fixed) -> list[str]:
+    """``overrides`` without those that would change what ``fixed`` pins (the same keys, or
+    any snapshot key when the snapshot is pinned), then ``fixed``: a replay measures its
+    episode whatever else the caller sets."""
+    def key(o):
+        return o.lstrip("+~").split("=", 1)[0]
+
+    pinned = {key(o) for o in fixed}
+    snapshot = "snapshot" in pinned
+    return [*(o for o in overrides if key(o) not in pinned
+              and not (snapshot and key(o).startswith("snapshot"))), *fixed]
+
+
+def _data_dir(data_dir) -> list[str]:
+    return [f"data.dir={data_dir}"] if data_dir else []
+
+
 def interventions(data_dir: str, paths: int = 2000, overrides=(), fade_weeks: int = 8,
                   md=None) -> dict[str, tuple[float, float]]:
     """The model's side of :func:`intervention_data`: each episode replayed from a snapshot of
-    the data on the Friday before its week (weekly grid, MoF rule off, three months), against
-    the same paths without the operations.  Returns the mean paired fall of USD/JPY (%) at the
-    close of the week over all episodes' paths, and the share of it left ``fade_weeks`` later
-    (ratio of the pooled paired means, delta-method SE)."""
+    the data on the Friday before its week (daily grid, so each operation acts on its own day;
+    MoF rule off; three months), against the same paths without the operations.  Returns the
+    mean paired fall of USD/JPY (%) at the close of the week, averaged over the episodes, and
+    the share of it left ``fade_weeks`` later (ratio of the means, delta-method SE).  The
+    episodes share the seed, so their falls are correlated path by path: the SEs come from each
+    path's average over the episodes."""
     from sim.marketdata import MarketData
 
     md = md or MarketData(data_dir)
     sizes = intervention_data(md)["usd_bn"]
     now, later = [], []
     for (friday, ops), usd in zip(INTERVENTIONS, sizes):
-        common = [f"data.dir={data_dir}", f"sampler.paths={paths}", "snapshot=data",
-                  f"snapshot.date={friday}", "sampler.horizon_months=3", "sampler.step=weekly",
-                  "model.intervention.enabled=false", *overrides, "output.progress=false"]
+        common = _pinned([*_data_dir(data_dir), *overrides, "output.progress=false"],
+                         [f"sampler.paths={paths}", "snapshot=data", f"snapshot.date={friday}",
+                          "sampler.horizon_months=3", "sampler.step=daily",
+                          "model.intervention.enabled=false"])
         events = ", ".join(f"{{date: '{d}', kind: intervention, value: {v:.3f}}}"
                            for (d, _), v in zip(ops, usd))
         quiet = simulate(load_config(common), progress=False, series=True)[0]
         hit = simulate(load_config([*common, f"+scenario.events=[{events}]"]),
                        progress=False, series=True)[0]
-        dates = quiet["time"].values
-        i = int(np.searchsorted(dates, np.datetime64(friday) + 7))
-        j = int(np.searchsorted(dates, dates[i] + np.timedelta64(7 * fade_weeks, "D")))
+        dates = quiet["time"].values.astype("datetime64[D]")
+        # the last business day on or before the week's Friday, and fade_weeks later
+        i = int(np.searchsorted(dates, np.datetime64(friday) + 7, side="right")) - 1
+        j = int(np.searchsorted(dates, dates[i] + 7 * fade_weeks, side="right")) - 1
         fall = 100.0 * (1.0 - hit["usdjpy"].values / quiet["usdjpy"].values)
         now.append(fall[:, i])
         later.append(fall[:, j])
-    now, later = np.concatenate(now), np.concatenate(later)
+    now, later = np.mean(now, axis=0), np.mean(later, axis=0)
     ratio = float(later.mean() / now.mean())
-    return {"intervention_impact": _mean_se(now),
-            "intervention_left": (ratio, _mean_se((later - ratio * now) / now.mean())[1])}
-
-
-def _mean_se(x: np.ndarray) -> tuple[float, float]:
-    x = np.asarray(x, dtype=float)
-    return float(x.mean()), float(x.std(ddof=1) / math.sqrt(len(x)))
+    return {"intervention_impact": mean_se(now),
+            "intervention_left": (ratio, mean_se((later - ratio * now) / now.mean())[1])}
 
 
 def _run(overrides):
@@ -143,18 +167,18 @@ def july_2024(data_dir: str, paths: int = 2000, overrides=()) -> dict[str, tuple
     """The July-August 2024 replay: share of the leveraged stock unwound at its lowest within
     the two months (most of it in the five weeks to 9 August), the largest fall of USD/JPY
     (peak to trough, %), and the net unwind of the Japanese institutional classes (USD bn)."""
-    ds = _run([f"data.dir={data_dir}", f"sampler.paths={paths}", *JULY_2024, *overrides])
+    ds = _run(_pinned([*_data_dir(data_dir), *overrides], [f"sampler.paths={paths}", *JULY_2024]))
     out = {}
     investors = list(ds["investor"].values)
     if "leveraged" in investors:
         lev = ds.sel(investor="leveraged")
         start = lev["holdings_initial"].values
         share = np.where(start > 0, (start - lev["holdings_low"].values) / np.maximum(start, 1e-12), 0.0)
-        out["leveraged_unwound_share"] = _mean_se(share)
-    out["usdjpy_fall"] = _mean_se(ds["largest_yen_appreciation"].values)
+        out["leveraged_unwound_share"] = mean_se(share)
+    out["usdjpy_fall"] = mean_se(ds["largest_yen_appreciation"].values)
     inst = [c for c in INSTITUTIONAL if c in investors]
     if inst:
-        out["institutional_unwind"] = _mean_se(
+        out["institutional_unwind"] = mean_se(
             ds["unwind_by_investor"].sel(investor=inst).sum("investor").values)
     return out
 
@@ -201,8 +225,8 @@ def capital_economics(paths: int = 4000, overrides=()) -> dict[str, tuple[float,
     comp = _run(["scenario=spread_compression", *common])
     out = {}
     for name, var in (("unwind", "cum_unwind"), ("repatriation", "cum_repatriation")):
-        out[f"{name}_attributable"] = _mean_se(comp[var].values - base[var].values)
-        out[f"{name}_scenario"] = _mean_se(comp[var].values)
+        out[f"{name}_attributable"] = mean_se(comp[var].values - base[var].values)
+        out[f"{name}_scenario"] = mean_se(comp[var].values)
     return out
 
 
@@ -213,4 +237,4 @@ def paired(overrides_a, overrides_b, variable: str, paths: int = 4000,
     a = _run([f"sampler.paths={paths}", *overrides_a])
     b = _run([f"sampler.paths={paths}", *overrides_b])
     get = reduce or (lambda ds: ds[variable].values)
-    return _mean_se(get(b) - get(a))
+    return mean_se(get(b) - get(a))

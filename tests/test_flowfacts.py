@@ -53,6 +53,32 @@ def test_intervention_target_is_the_week_close_fall_in_the_data():
 
 
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs the shared FRED files")
+def test_intervention_target_refuses_data_that_end_before_an_episode():
+    """A file that stops before an episode's week would read it as a flat week (fall 0, and
+    an SE of 0 with older data still): refused with the file's span instead."""
+    from sim.marketdata import DataError, MarketData
+
+    early = MarketData(SHARED_DATA).truncated(np.datetime64("2024-07-08"))
+    with pytest.raises(DataError, match="2024-07-12"):
+        F.intervention_data(early)
+
+
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs the shared FRED files")
+def test_intervention_replays_keep_their_episodes_whatever_the_caller_overrides():
+    """The calibration passes the user's overrides on; those that would move an episode (its
+    snapshot, grid, horizon or path count) are dropped, the others kept."""
+    base = F.interventions(str(SHARED_DATA), paths=200)
+    moved = F.interventions(str(SHARED_DATA), paths=200,
+                            overrides=["snapshot=market_2025_12", "snapshot.date=2020-01-03",
+                                       "sampler.step=weekly", "sampler.paths=50",
+                                       "sampler.horizon_months=1"])
+    assert moved == base
+    off = F.interventions(str(SHARED_DATA), paths=200,
+                          overrides=["model.impact.private_flows=false"])
+    assert off["intervention_impact"][0] < base["intervention_impact"][0]
+
+
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs the shared FRED files")
 def test_interventions_replayed_meet_the_data_and_fade():
     """The calibrated model, private flows on (the closes include the market's response), moves
     USD/JPY by the data's week-close fall within the 95% interval of both errors, and less than
