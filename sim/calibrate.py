@@ -103,12 +103,10 @@ def run_calibration(cfg, overrides: list[str], out_dir: Path, log=print) -> dict
     moments_cfg = _compose(user, "snapshot=data")
     base = copy.deepcopy(cfg)
     base.sampler.paths = cfg.smm.flow_paths
-    spread = _compose(user, "scenario=spread_compression")
-    spread.sampler.paths = cfg.smm.flow_paths
     flow_overrides = [o for o in user if not o.lstrip("+~").startswith("smm")]
     if not any(o.startswith("calibration=") for o in flow_overrides):
         flow_overrides.insert(0, "calibration=none")
-    cases = C.Cases(base, spread, flow_overrides)
+    cases = C.Cases(base, flow_overrides)
     data = C.data_targets(cfg, md)
     smm = C.SMM(moments_cfg, cases, md, params, data, log=log)
     log(f"Calibration window {data.start} to {data.end}: {len(data.names)} moments, "
@@ -126,8 +124,7 @@ def run_calibration(cfg, overrides: list[str], out_dir: Path, log=print) -> dict
     log("standard errors: one evaluation per parameter")
     prows = C.parameter_rows(smm, fitted, C.parameter_se(smm, fitted))
     check_cases = cases.with_values(fitted)
-    for c in (check_cases.base, check_cases.spread):
-        c.sampler.paths = cfg.smm.check_paths
+    check_cases.base.sampler.paths = cfg.smm.check_paths
     crows = C.check_rows(check_cases)
     seconds = time.perf_counter() - began
     reference = C.j_reference(smm)

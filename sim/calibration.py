@@ -11,8 +11,8 @@ the model value m_k simulated from snapshots built from the data at origins spre
 window, pooled, exactly as ``python -m sim.moments`` does, its SE from groups of paths) and
 *flow facts*: published ranges (a range [a, b] is the target (a + b) / 2 with SE (b - a) / 4,
 so the range is the fact's 95% interval) or, where the data hold the figure, a value computed
-from them (the interventions' fall at the week's close).  ``smm.weights=full`` uses the inverse of the bootstrap
-covariance (plus the model's variances) instead of the diagonal.
+from them (the interventions' fall at the week's close).  ``smm.weights=full`` uses the
+inverse of the bootstrap covariance (plus the model's variances) instead of the diagonal.
 
 Every evaluation draws the same shocks (the same seeds at every origin: common random
 numbers), so J is a deterministic and nearly smooth function of continuous parameters and a
@@ -193,21 +193,20 @@ def value_overrides(cfg: Config, values: dict[str, float]) -> list[str]:
 
 @dataclass
 class Cases:
-    """Configs from the default snapshot with the trial parameters applied: the baseline and
-    the spread-compression scenario (same seed: the same shocks), at ``smm.flow_paths``;
-    ``overrides`` compose the same baseline from the root config (for functions that compose
-    their own runs, e.g. sim.flowfacts); ``memo`` lets the facts of one evaluation share a run."""
+    """The baseline config from the default snapshot with the trial parameters applied, at
+    ``smm.flow_paths``; ``overrides`` compose the same baseline from the root config (for
+    functions that compose their own runs, e.g. sim.flowfacts); ``memo`` lets the facts of one
+    evaluation share a run."""
 
     base: Config
-    spread: Config
     overrides: list[str] = field(default_factory=list)
     memo: dict = field(default_factory=dict)
 
     def map(self, fn: Callable[[Config], Config]) -> "Cases":
-        return Cases(fn(self.base), fn(self.spread), list(self.overrides), {})
+        return Cases(fn(self.base), list(self.overrides), {})
 
     def with_values(self, values: dict[str, float]) -> "Cases":
-        return Cases(with_values(self.base, values), with_values(self.spread, values),
+        return Cases(with_values(self.base, values),
                      [*self.overrides, *value_overrides(self.base, values)], {})
 
     def once(self, name: str, fn: Callable[[], dict]) -> dict:

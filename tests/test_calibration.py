@@ -90,7 +90,7 @@ def _smm(small_smm, data=None, facts=(), seed=None):
         cfg = load_config([f"data.dir={SHARED_DATA}", *WINDOW, "smm=quick", "snapshot=data",
                            "smm.paths=60", "smm.mc_groups=3", f"sampler.seed={seed}"],
                           config_name="calibrate")
-    cases = C.Cases(cfg, cfg)
+    cases = C.Cases(cfg)
     return C.SMM(cfg, cases, md, (param,), data or data0, facts=list(facts), days=days)
 
 
@@ -167,7 +167,7 @@ def test_a_flow_fact_plugs_in_as_an_extra_moment(small_smm):
     fact = C.FlowFact("toy", "twice the impact", "%", 0.5, 0.01, "test",
                       lambda cases: (2.0 * cases.base.model.impact.price_impact, 0.0))
     cfg, md, _, days, data = small_smm
-    smm = C.SMM(cfg, C.Cases(cfg, cfg), md,
+    smm = C.SMM(cfg, C.Cases(cfg), md,
                 (C.Parameter("model.impact.price_impact", 0.01, 0.5, "flows", 0.1),), data,
                 facts=[fact], days=days)
     assert smm.target_names[-1] == "toy" and smm.block_targets("flows") == ["toy"]

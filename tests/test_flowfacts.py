@@ -1,6 +1,7 @@
 """Flow facts and paired signs (issue 12): the MoF's interventions against FRED's closes, the
-July-August 2024 replay, the life insurers' hedge-ratio behaviour, the Capital Economics check, and the signs the economics says on the
-same shocks.  Seeded; margins in Monte Carlo standard errors of paired differences."""
+July-August 2024 replay, the life insurers' hedge-ratio behaviour, the Capital Economics check,
+and the signs the economics says on the same shocks.  Seeded; margins in Monte Carlo standard
+errors of paired differences."""
 from __future__ import annotations
 
 import csv
