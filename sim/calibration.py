@@ -346,11 +346,17 @@ def _intervention_data(md) -> tuple[float, float]:
     return got["value"], got["se"]
 
 
+def _july_2024_data(md) -> tuple[float, float]:
+    got = flowfacts.july_2024_data(md)
+    return got["value"], got["se"]
+
+
 _MOF = ("FRED DEXJPUS Friday closes around the MoF's yen purchases (MoF via nippon.com: 2.84tn "
         "yen in September 2022, 5.92tn and 3.87tn in April-May 2024, 5.53tn in July 2024; "
         "published intraday moves about 3-5%, effects faded within weeks)")
 _BIS = "BIS Bulletin 90: roughly 50-90% of a ~USD 250bn leveraged carry stock unwound in about five weeks"
-_AUG = "USD/JPY from 161.95 (3 July 2024) to about 142-146 in early August 2024 (FRED DEXJPUS; press)"
+_AUG = ("FRED DEXJPUS daily closes, 5 July to 5 September 2024 (the press: from 161.95 on 3 July "
+        "2024 to about 142-146 in early August, intraday)")
 _RBC = "RBC via the press: life insurers from 45% to 60% hedged is about USD 170-173bn of yen buying"
 
 #: Flow facts fitted as extra moments (the runs behind them are in sim.flowfacts).
@@ -368,12 +374,17 @@ FLOW_FACTS: list[FlowFact] = [
              "runs)", "1", *from_range(0.0, 0.5), _MOF, intervention_left,
              published="faded within weeks (below 0.5)"),
     FlowFact("july_2024_leveraged_unwound", "Share of the leveraged carry stock unwound in "
-             "the July-August 2024 replay (snapshot from the data on 5 July 2024, the "
-             "intervention, BoJ hike and stress scripted)", "1", *from_range(0.5, 0.9), _BIS,
+             "the July-August 2024 replay (daily grid, snapshot from the data on 5 July 2024, "
+             "the intervention, BoJ hike and stress scripted on their days)", "1",
+             *from_range(0.5, 0.9), _BIS,
              lambda c: _july_2024(c)["leveraged_unwound_share"], published="50-90%"),
-    FlowFact("july_2024_usdjpy_fall", "Largest fall of USD/JPY in the same replay", "%",
-             *from_range(10.0, 13.0), _AUG, lambda c: _july_2024(c)["usdjpy_fall"],
-             published="10-13%"),
+    # The target is computed from the data (sim.flowfacts.july_2024_data): the largest fall
+    # of the daily closes over the replay's two months, SE from the market's own noise
+    # between peak and trough (one episode is one draw).
+    FlowFact("july_2024_usdjpy_fall", "Largest fall of USD/JPY (peak to trough of the daily "
+             "closes) in the same replay", "%", math.nan, math.nan, _AUG,
+             lambda c: _july_2024(c)["usdjpy_fall"], published="about 12% intraday",
+             from_data=_july_2024_data),
     FlowFact("hedge_response", "Yen bought by life insurers when their hedge ratio moves "
              "from 45% to 60% as a behaviour (sim.flowfacts.hedge_response)", "USD bn",
              *from_range(155.0, 185.0), _RBC, lambda c: _hedge(c)["hedge_yen_buying"],

@@ -6,12 +6,14 @@ targets or report them beside the data (docs/model.md, "Flow facts").  Every sim
 the seed of its config, so variants compared within a function see the same shocks (common
 random numbers) and their differences are paired.
 
-* :func:`july_2024`: the carry unwind of July-August 2024, replayed from a snapshot built from
-  the data on 5 July 2024 with the MoF intervention of 11-12 July (5.53tn yen, about USD 35bn),
-  the BoJ hike of 31 July and the stress of 2-5 August scripted.  Facts: roughly 50-90% of a
-  ~USD 250bn leveraged carry stock unwound within about five weeks (BIS Bulletin 90); USD/JPY
-  fell about 12%, from 161.95 to about 142-146 in early August; Japanese institutional flows
-  stayed small (MoF weekly data as reported by the press).
+* :func:`july_2024`: the carry unwind of July-August 2024, replayed on the daily grid from a
+  snapshot built from the data on 5 July 2024 with the MoF intervention of 11-12 July (5.53tn
+  yen, about USD 35bn), the BoJ hike of 31 July and the stress of 2-5 August scripted on their
+  days.  Facts: roughly 50-90% of a ~USD 250bn leveraged carry stock unwound within about five
+  weeks (BIS Bulletin 90); Japanese institutional flows stayed small (MoF weekly data as
+  reported by the press); and the fall of USD/JPY, which :func:`july_2024_data` measures in
+  FRED's daily closes over the replay's two months (the press's 161.95 to about 142-146 are
+  intraday figures).
 * :func:`interventions`: the MoF's yen purchases of September 2022, April-May 2024 and July 2024,
   each replayed from a snapshot built from the data on the Friday before its week, against the
   same paths without it; the data's side, :func:`intervention_data`, is the fall of USD/JPY over
@@ -39,7 +41,7 @@ INSTITUTIONAL = ("life_insurers", "gpif", "banks", "investment_trusts")
 
 #: The scripted replay of July-August 2024 (docs/model.md, "Flow facts").
 JULY_2024 = [
-    "snapshot=data", "snapshot.date=2024-07-05", "sampler.horizon_months=2",
+    "snapshot=data", "snapshot.date=2024-07-05", "sampler.horizon_months=2", "sampler.step=daily",
     # MoF: 5.53tn yen bought on 11-12 July 2024, about USD 35bn at 159 yen per dollar.
     "+scenario.events=[{date: '2024-07-11', kind: intervention, value: 35.0},"
     # BoJ: 0-0.1% to 0.25% on 31 July (the grid's nearest move from the data's 0.1 is +0.25).
@@ -50,7 +52,6 @@ JULY_2024 = [
 #: The published ranges the replay is compared with.
 JULY_2024_FACTS = {
     "leveraged_unwound_share": (0.5, 0.9, "BIS Bulletin 90: roughly 50-90% of ~USD 250bn"),
-    "usdjpy_fall": (10.0, 13.0, "USD/JPY 161.95 to about 142-146 in early August 2024, %"),
     "institutional_unwind": (-math.inf, 50.0, "MoF weekly data (press): residents were net "
                              "buyers of foreign bonds in most weeks; USD bn, small"),
 }
@@ -102,6 +103,41 @@ def intervention_data(md, history_weeks: int = 52) -> dict:
     falls, sds = np.array(falls), np.array(sds)
     return {"falls": falls, "sd": sds, "usd_bn": sizes, "value": float(falls.mean()),
             "se": float(math.sqrt(np.sum(sds ** 2)) / len(falls))}
+
+
+def july_2024_data(md, start: str = "2024-07-05", months: int = 2,
+                   history_weeks: int = 52) -> dict:
+    """The largest fall of USD/JPY (%, from its running peak) in FRED's daily closes over the
+    replay's window (``start`` to ``months`` later), measured as the model's replay measures
+    it on its daily grid, and its standard error.
+
+    One episode is one draw: the fall is the scripted events' effect plus the market's own
+    noise between the peak and the trough, taken as a random walk with the daily standard
+    deviation of the ``history_weeks`` weeks before ``start``, so SE = sd x sqrt(business days
+    from peak to trough).  Returns ``{"value", "se", "peak", "trough"}`` (the last two are
+    dates).  A data file that ends before the window does is refused (DataError).
+    """
+    from sim.marketdata import DataError
+
+    series = md["DEXJPUS"]
+    first = np.datetime64(start, "D")
+    end = (first.astype("datetime64[M]") + months).astype("datetime64[D]") + (
+        first - first.astype("datetime64[M]").astype("datetime64[D]"))
+    if series.last < end:
+        raise DataError(f"DEXJPUS: the July-2024 target needs closes to {end} ({series.span()})",
+                        value=str(md.dir))
+    ok = ~np.isnan(series.values)
+    dates, values = series.dates[ok], series.values[ok]
+    inside = (dates >= first) & (dates <= end)
+    d, v = dates[inside], values[inside]
+    peak = np.maximum.accumulate(v)
+    falls = 100.0 * (1.0 - v / peak)
+    k = int(np.argmax(falls))
+    i = int(np.flatnonzero(v[: k + 1] == peak[k])[0])
+    before = values[(dates > first - 7 * history_weeks) & (dates <= first)]
+    sd = float(np.std(100.0 * np.diff(np.log(before)), ddof=1))
+    return {"value": float(falls[k]), "se": sd * math.sqrt(k - i),
+            "peak": d[i], "trough": d[k]}
 
 
 def _pinned(overrides, fixed) -> list[str]:
@@ -166,7 +202,8 @@ def _run(overrides):
 def july_2024(data_dir: str, paths: int = 2000, overrides=()) -> dict[str, tuple[float, float]]:
     """The July-August 2024 replay: share of the leveraged stock unwound at its lowest within
     the two months (most of it in the five weeks to 9 August), the largest fall of USD/JPY
-    (peak to trough, %), and the net unwind of the Japanese institutional classes (USD bn)."""
+    (peak to trough of the daily closes, %, as :func:`july_2024_data` measures the data), and
+    the net unwind of the Japanese institutional classes (USD bn)."""
     ds = _run(_pinned([*_data_dir(data_dir), *overrides], [f"sampler.paths={paths}", *JULY_2024]))
     out = {}
     investors = list(ds["investor"].values)

@@ -182,16 +182,18 @@ def test_a_flow_fact_plugs_in_as_an_extra_moment(small_smm):
 
 def test_a_published_range_is_a_target_with_a_quarter_width_se():
     assert C.from_range(3.0, 5.0) == (4.0, 0.5)
-    fact = next(f for f in C.FLOW_FACTS if f.name == "july_2024_usdjpy_fall")
-    assert (fact.value, fact.se) == (11.5, 0.75)
+    fact = next(f for f in C.FLOW_FACTS if f.name == "july_2024_leveraged_unwound")
+    assert (fact.value, fact.se) == pytest.approx((0.7, 0.1))
 
 
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs the shared FRED files")
-def test_a_fact_from_the_data_is_resolved_against_the_data():
-    fact = next(f for f in C.FLOW_FACTS if f.name == "intervention_impact")
+@pytest.mark.parametrize("name, from_data", [("intervention_impact", "_intervention_data"),
+                                              ("july_2024_usdjpy_fall", "_july_2024_data")])
+def test_a_fact_from_the_data_is_resolved_against_the_data(name, from_data):
+    fact = next(f for f in C.FLOW_FACTS if f.name == name)
     assert math.isnan(fact.value)
     got = fact.resolved(MarketData(SHARED_DATA))
-    assert (got.value, got.se) == C._intervention_data(MarketData(SHARED_DATA))
+    assert (got.value, got.se) == getattr(C, from_data)(MarketData(SHARED_DATA))
     assert 0.0 < got.se < got.value
 
 

@@ -96,14 +96,43 @@ def test_interventions_replayed_meet_the_data_and_fade():
 
 
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs the shared FRED files")
-def test_july_2024_replay_holds_the_published_flow_facts():
-    """Most of the leveraged stock unwinds and USD/JPY falls about 12%, while Japanese
-    institutions' flows stay small: the carry's partial spot footprint and the intervention
-    fact hold together (docs/model.md, "Flow facts")."""
+def test_july_2024_target_is_the_largest_fall_of_the_daily_closes():
+    """Peak to trough of FRED's daily closes from 5 July to 5 September 2024, by hand: 161.73
+    on 10 July to 143.43 on 5 September; SE the prior year's daily sd times the square root of
+    the business days between them."""
+    from sim.marketdata import DataError, MarketData
+
+    with open(SHARED_DATA / "DEXJPUS.csv") as fh:
+        rows = [(np.datetime64(r[0]), float(r[1])) for r in csv.reader(fh)
+                if r[0][:1].isdigit() and r[1] not in ("", ".")]
+    got = F.july_2024_data(MarketData(SHARED_DATA))
+    assert got["value"] == pytest.approx(100.0 * (1.0 - 143.43 / 161.73))
+    assert (str(got["peak"]), str(got["trough"])) == ("2024-07-10", "2024-09-05")
+    prior = [v for d, v in rows if np.datetime64("2023-07-07") < d <= np.datetime64("2024-07-05")]
+    days = sum(np.datetime64("2024-07-10") < d <= np.datetime64("2024-09-05") for d, _ in rows)
+    sd = np.std(100.0 * np.diff(np.log(prior)), ddof=1)
+    assert got["se"] == pytest.approx(sd * math.sqrt(days))
+    # the press's intraday figures (161.95 to about 142-146) bracket the closes' fall
+    assert 100.0 * (1.0 - 146.0 / 161.95) < got["value"] < 100.0 * (1.0 - 142.0 / 161.95)
+    with pytest.raises(DataError, match="2024-09-05"):
+        F.july_2024_data(MarketData(SHARED_DATA).truncated(np.datetime64("2024-08-30")))
+
+
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs the shared FRED files")
+def test_july_2024_replay_holds_the_flow_facts():
+    """Most of the leveraged stock unwinds and USD/JPY falls as it did in FRED's daily closes
+    (within the 95% interval of both errors), while Japanese institutions' flows stay small:
+    the carry's partial spot footprint and the intervention fact hold together (docs/model.md,
+    "Flow facts")."""
+    from sim.marketdata import MarketData
+
     got = F.july_2024(str(SHARED_DATA), paths=1000)
     for name, (low, high, _) in F.JULY_2024_FACTS.items():
         value, se = got[name]
         assert _inside(value, se, low, high), (name, value, se)
+    data = F.july_2024_data(MarketData(SHARED_DATA))
+    value, se = got["usdjpy_fall"]
+    assert abs(value - data["value"]) < 1.96 * math.hypot(se, data["se"]), (value, data)
     # The carry classes, not the institutions, make the move.
     assert got["institutional_unwind"][0] < 0.5 * 250.0 * got["leveraged_unwound_share"][0]
 
