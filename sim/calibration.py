@@ -833,9 +833,10 @@ def format_report(header: list[str], rows, prows, stages, crows, j: float,
               "price (model.impact.private_flows=false; interventions still do), not refitted."]
     facts = [r for r in rows if r["kind"] == "flow fact"]
     if facts:
+        computed = ", ".join(f.name for f in FLOW_FACTS if f.from_data is not None)
         lines += ["", "Flow facts: a published range is the target's 95% interval (value = its "
-                  "midpoint, SE = its width / 4); the intervention's fall is computed from the "
-                  "data (sim.flowfacts.intervention_data). Sources:"]
+                  f"midpoint, SE = its width / 4); computed from the data instead: {computed} "
+                  "(sim.flowfacts). Sources:"]
         lines += [f"- {r['target']}: {r['source']}" for r in facts]
     lines += ["", "## Parameters", "", "| parameter | block | bounds | start | fitted ± SE | at a bound |",
               "|---|---|---|---|---|---|"]

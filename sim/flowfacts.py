@@ -39,9 +39,12 @@ from sim.summary import mean_se
 #: Classes that are Japanese institutional investors (not yen-funded carry).
 INSTITUTIONAL = ("life_insurers", "gpif", "banks", "investment_trusts")
 
+#: The window of the July-August 2024 replay: its snapshot date and horizon in months.
+JULY_2024_START, JULY_2024_MONTHS = "2024-07-05", 2
 #: The scripted replay of July-August 2024 (docs/model.md, "Flow facts").
 JULY_2024 = [
-    "snapshot=data", "snapshot.date=2024-07-05", "sampler.horizon_months=2", "sampler.step=daily",
+    "snapshot=data", f"snapshot.date={JULY_2024_START}",
+    f"sampler.horizon_months={JULY_2024_MONTHS}", "sampler.step=daily",
     # MoF: 5.53tn yen bought on 11-12 July 2024, about USD 35bn at 159 yen per dollar.
     "+scenario.events=[{date: '2024-07-11', kind: intervention, value: 35.0},"
     # BoJ: 0-0.1% to 0.25% on 31 July (the grid's nearest move from the data's 0.1 is +0.25).
@@ -105,24 +108,25 @@ def intervention_data(md, history_weeks: int = 52) -> dict:
             "se": float(math.sqrt(np.sum(sds ** 2)) / len(falls))}
 
 
-def july_2024_data(md, start: str = "2024-07-05", months: int = 2,
+def july_2024_data(md, start: str = JULY_2024_START, months: int = JULY_2024_MONTHS,
                    history_weeks: int = 52) -> dict:
     """The largest fall of USD/JPY (%, from its running peak) in FRED's daily closes over the
-    replay's window (``start`` to ``months`` later), measured as the model's replay measures
-    it on its daily grid, and its standard error.
+    replay's window (``start`` to ``months`` later, as the model's grid ends), measured as the
+    model's replay measures it on its daily grid, and its standard error.
 
     One episode is one draw: the fall is the scripted events' effect plus the market's own
-    noise between the peak and the trough, taken as a random walk with the daily standard
-    deviation of the ``history_weeks`` weeks before ``start``, so SE = sd x sqrt(business days
-    from peak to trough).  Returns ``{"value", "se", "peak", "trough"}`` (the last two are
-    dates).  A data file that ends before the window does is refused (DataError).
+    noise between the peak and the trough, taken as a random walk with the standard deviation
+    of the daily changes over the ``history_weeks`` weeks before ``start``, so SE = sd x
+    sqrt(daily changes from the peak's close to the trough's).  Returns ``{"value", "se",
+    "peak", "trough"}`` (the last two are dates).  A data file that ends before the window
+    does, or a window with no fall, is refused (DataError).
     """
+    from sim.calendar import add_months
     from sim.marketdata import DataError
 
     series = md["DEXJPUS"]
     first = np.datetime64(start, "D")
-    end = (first.astype("datetime64[M]") + months).astype("datetime64[D]") + (
-        first - first.astype("datetime64[M]").astype("datetime64[D]"))
+    end = add_months(first, months)
     if series.last < end:
         raise DataError(f"DEXJPUS: the July-2024 target needs closes to {end} ({series.span()})",
                         value=str(md.dir))
@@ -134,6 +138,9 @@ def july_2024_data(md, start: str = "2024-07-05", months: int = 2,
     falls = 100.0 * (1.0 - v / peak)
     k = int(np.argmax(falls))
     i = int(np.flatnonzero(v[: k + 1] == peak[k])[0])
+    if k == i:
+        raise DataError(f"DEXJPUS: USD/JPY did not fall between {first} and {end}: no target "
+                        "for the July-2024 replay", value=str(md.dir))
     before = values[(dates > first - 7 * history_weeks) & (dates <= first)]
     sd = float(np.std(100.0 * np.diff(np.log(before)), ddof=1))
     return {"value": float(falls[k]), "se": sd * math.sqrt(k - i),

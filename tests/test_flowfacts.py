@@ -116,6 +116,9 @@ def test_july_2024_target_is_the_largest_fall_of_the_daily_closes():
     assert 100.0 * (1.0 - 146.0 / 161.95) < got["value"] < 100.0 * (1.0 - 142.0 / 161.95)
     with pytest.raises(DataError, match="2024-09-05"):
         F.july_2024_data(MarketData(SHARED_DATA).truncated(np.datetime64("2024-08-30")))
+    # a window with no fall (here a single close) has nothing to fit and an SE of zero: refused
+    with pytest.raises(DataError, match="did not fall"):
+        F.july_2024_data(MarketData(SHARED_DATA), start="2024-06-10", months=0)
 
 
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs the shared FRED files")
@@ -130,9 +133,15 @@ def test_july_2024_replay_holds_the_flow_facts():
     for name, (low, high, _) in F.JULY_2024_FACTS.items():
         value, se = got[name]
         assert _inside(value, se, low, high), (name, value, se)
+    # The fitted model meets the data's fall within the 95% interval of both errors (as the
+    # interventions do); that interval is wide (one episode is one draw), so the flows must
+    # also matter: the same replay with private flows off falls less, by Z SEs.
     data = F.july_2024_data(MarketData(SHARED_DATA))
     value, se = got["usdjpy_fall"]
     assert abs(value - data["value"]) < 1.96 * math.hypot(se, data["se"]), (value, data)
+    off, se_off = F.july_2024(str(SHARED_DATA), paths=1000,
+                              overrides=["model.impact.private_flows=false"])["usdjpy_fall"]
+    assert value - off > Z * math.hypot(se, se_off), (value, off)
     # The carry classes, not the institutions, make the move.
     assert got["institutional_unwind"][0] < 0.5 * 250.0 * got["leveraged_unwound_share"][0]
 
