@@ -25,6 +25,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from sim.calendar import BUSINESS_DAYS_PER_YEAR
 from sim.layout import HOLDER, N_FACTORS, OVERRIDES, SIGNAL_KINDS
 
 HOLDER_TYPE = numba.from_dtype(HOLDER)
@@ -588,6 +589,26 @@ def _decide(bank, meeting, rules_on, seen):
 
 
 @njit(cache=True, inline="always")
+def meeting_sub(meeting, n_sub):
+    """The sub-step of a step from which its meeting's decision holds: the meeting's business
+    day (MEETING.after counts the business days from it to the step's end); 0 without one."""
+    if not meeting.meets:
+        return 0
+    days_after = int(round(meeting.after * BUSINESS_DAYS_PER_YEAR))
+    return min(max(n_sub - 1 - days_after, 0), n_sub - 1)
+
+
+@njit(cache=True, inline="always")
+def rates_within(prev, new, j, n_sub, boj_from, fed_from):
+    """The rates investors read in sub-step ``j`` of ``n_sub`` of a step that moves them from
+    ``prev`` to ``new``: the 10y yields evenly over the sub-steps, as USD/JPY's spread term
+    moves, and each policy rate from its meeting's sub-step; the last sub-step reads ``new``."""
+    w = (j + 1.0) / n_sub
+    return Rates(new.boj if j >= boj_from else prev.boj, new.fed if j >= fed_from else prev.fed,
+                 prev.jgb + w * (new.jgb - prev.jgb), prev.ust + w * (new.ust - prev.ust))
+
+
+@njit(cache=True, inline="always")
 def _record(row, rates, gaps, fx, flows):
     """Write one date of a path into its TIME_OUT record ``row``.
 
@@ -834,7 +855,10 @@ def simulate_path(rng, model, per_path, outs, p, scratch):
         k = impact * (g.impact_stress_multiplier if stress else 1.0)
         k_stress = impact * g.impact_stress_multiplier
         official = official_impact(external, k, limit, g.announcement)
+        prev = rates
         rates = Rates(boj, fed, jgb, ust)
+        boj_from = meeting_sub(model.boj_meetings[t], n_sub)
+        fed_from = meeting_sub(model.fed_meetings[t], n_sub)
 
         # Within each sub-step, feedback (flows move the yen, the yen moves signals, signals
         # move flows): solve for the level at which flows and the yen agree, then commit the
@@ -863,7 +887,8 @@ def simulate_path(rng, model, per_path, outs, p, scratch):
             decayed = transient * sub.decay
             x_pre = x_sub + d_exo + (decayed - transient)
             market = Market(x_pre - off, k_private, limit, x_check, var_check, sub.since_check,
-                            sub.weeks, sub.ewma, logfx0, rates, x_sub)
+                            sub.weeks, sub.ewma, logfx0,
+                            rates_within(prev, rates, j, n_sub, boj_from, fed_from), x_sub)
             speeds = model.class_steps[s]
             inv = Investors(model.classes, speeds, cpp, holders)
             _, ok, buying, var, _ = solve_step(market, inv, g.max_iter, g.tol)

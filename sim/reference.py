@@ -14,6 +14,7 @@ import numpy as np
 
 from sim import kernels as K
 from sim import layout as L
+from sim.calendar import BUSINESS_DAYS_PER_YEAR
 from sim.inputs import Inputs
 from sim.rng import block_seeds
 
@@ -259,6 +260,14 @@ def solve_step(paths, step, classes, speeds, max_iter, tol):
     return level, converged, qn, buying, var
 
 
+def meeting_sub(meeting, n_sub: int) -> int:
+    """kernels.meeting_sub: the sub-step from which a step's meeting decision holds."""
+    if not meeting["meets"]:
+        return 0
+    days_after = int(round(float(meeting["after"]) * BUSINESS_DAYS_PER_YEAR))
+    return min(max(n_sub - 1 - days_after, 0), n_sub - 1)
+
+
 def decide(bank, meeting, rules_on, seen):
     """:func:`sim.kernels._decide` for all paths; ``seen`` holds what the bank sees (arrays
     over paths: rate, neutral, inflation, activity, logfx, since, stress, shock).  Returns
@@ -390,6 +399,7 @@ def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws
         usi = ou_step(usi, "us_inflation", e_usi) + sc["ev_us_inflation"]
         usa = ou_step(usa, "us_activity", e_usa) + sc["ev_us_activity"]
 
+        prev = dict(boj=boj, fed=fed, jgb=jgb, ust=ust)   # kernels.rates_within
         since_boj = since_boj + dt
         since_fed = since_fed + dt
         meeting = mdl.boj_meetings[t]
@@ -449,6 +459,8 @@ def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws
         official = official_impact(external, k, limit, g["announcement"])
 
         x_sub = x.copy()
+        boj_from = meeting_sub(mdl.boj_meetings[t], n_sub)
+        fed_from = meeting_sub(mdl.fed_meetings[t], n_sub)
         dx_exo, dx_flows = np.zeros(n), np.zeros(n)
         converged = np.ones(n, dtype=bool)
         step_unwind, step_repat = np.zeros(n), np.zeros(n)
@@ -464,9 +476,13 @@ def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws
             x_pre = x_sub + d_exo + (decayed - transient)
             k_sub = np.where(crash & (j > crash_sub), k_stress, k)
             k_private = k_sub if g["private_flows"] else np.zeros(n)
-            paths = dict(x=x_check, x_start=x_sub, var=var_check, boj=boj, fed=fed, jgb=jgb,
-                         ust=ust, q=q, cpp=cpp, basis=basis, hold=hold, hedge=hedge,
-                         xoff=x_pre - off, impact=k_private)
+            w = (j + 1.0) / n_sub
+            seen = dict(boj=boj if j >= boj_from else prev["boj"],
+                        fed=fed if j >= fed_from else prev["fed"],
+                        jgb=prev["jgb"] + w * (jgb - prev["jgb"]),
+                        ust=prev["ust"] + w * (ust - prev["ust"]))
+            paths = dict(x=x_check, x_start=x_sub, var=var_check, q=q, cpp=cpp, basis=basis,
+                         hold=hold, hedge=hedge, xoff=x_pre - off, impact=k_private, **seen)
             step = dict(dt=sub["since_check"], weeks=sub["weeks"], ewma=sub["ewma"],
                         logfx0=logfx0, phi0=phi0, mu=mu, limit=limit)
             speeds = mdl.class_steps[si]
