@@ -472,6 +472,13 @@ class Evaluation:
     values: dict[str, float]                    # parameter values
     model: dict[str, tuple[float, float]]       # target -> (value, MC SE)
     seconds: float
+    failed: str = ""                            # the model's numerical failure, if it failed
+
+
+#: Weighted residual of every target at a trial the model cannot simulate (a non-finite state,
+#: sim.engine.SimulationError): far from every target but finite, so the optimiser's trust
+#: region and finite differences steer away from it.
+FAILED_RESIDUAL = 1.0e3
 
 
 @dataclass
@@ -544,22 +551,29 @@ class SMM:
         hit = self.cache.get(key)
         if hit is not None and all(n in hit.model for n in names):
             return hit
+        from sim.engine import SimulationError
+
         began = time.perf_counter()
         model = dict(hit.model) if hit is not None else {}
         todo = [n for n in names if n not in model]
-        if any(n in MOMENTS for n in todo):
-            cfg = with_values(self.cfg, full)
-            value, groups, _ = model_moments(cfg, self.md, days=self.days,
-                                             groups=self.cfg.smm.mc_groups)
-            g = groups.shape[0]
-            for i, k in enumerate(MOMENTS):
-                model[k] = (float(value[k]), float(np.nanstd(groups[:, i], ddof=1) / math.sqrt(g)))
-        facts = [f for f in self.facts if f.name in todo]
-        if facts:
-            cases = self.cases.with_values(full)
-            for f in facts:
-                model[f.name] = tuple(float(v) for v in f.measure(cases))
-        out = Evaluation(full, model, time.perf_counter() - began)
+        try:
+            if any(n in MOMENTS for n in todo):
+                cfg = with_values(self.cfg, full)
+                value, groups, _ = model_moments(cfg, self.md, days=self.days,
+                                                 groups=self.cfg.smm.mc_groups)
+                g = groups.shape[0]
+                for i, k in enumerate(MOMENTS):
+                    model[k] = (float(value[k]),
+                                float(np.nanstd(groups[:, i], ddof=1) / math.sqrt(g)))
+            facts = [f for f in self.facts if f.name in todo]
+            if facts:
+                cases = self.cases.with_values(full)
+                for f in facts:
+                    model[f.name] = tuple(float(v) for v in f.measure(cases))
+            out = Evaluation(full, model, time.perf_counter() - began)
+        except SimulationError as err:
+            out = Evaluation(full, {n: (math.nan, math.nan) for n in names},
+                             time.perf_counter() - began, failed=str(err))
         self.cache[key] = out
         self.count += 1
         return out
@@ -582,6 +596,8 @@ class SMM:
 
     def residuals(self, ev: Evaluation, names) -> np.ndarray:
         names = list(names)
+        if ev.failed:
+            return np.full(len(names), FAILED_RESIDUAL)
         g = np.array([ev.model[n][0] - self.data_value(n)[0] for n in names])
         if self.cfg.smm.weights == "full":
             moments = [n for n in names if n in self.data.values]
@@ -651,6 +667,10 @@ class SMM:
         """The block-coordinate stage (``smm.blocks`` in order) and the joint polish."""
         s = self.cfg.smm
         first = self.evaluate({})
+        if first.failed:
+            from sim.engine import SimulationError
+
+            raise SimulationError(f"at the calibration's starting values: {first.failed}")
         self.set_weights(first)
         self._say(f"start: J = {self.j_value(first):.3f} over {len(self.target_names)} targets "
                   f"({first.seconds:.1f}s per evaluation)")

@@ -12,6 +12,10 @@ Every path draws the same fixed sequence of random numbers per step (``layout.DR
 the parameter values, the scripted events or the investor classes: variants share their shocks
 (common random numbers).  The equations are documented in docs/model.md.
 
+Every kernel compiles with numba's ``error_model="numpy"``: a division by zero gives an
+infinity or NaN instead of raising, so parameters too extreme for the model end as a non-finite
+state, which :func:`simulate_path` reports as the path's failing step (``fail_step``).
+
 Small groups of scalars travel as named tuples (``Rates``, ``Market``, ``Seen``, ``Shocks``),
 which numba passes by value, so no function takes more than six arguments; the within-step
 solver returns what it computed.
@@ -57,12 +61,12 @@ Seen = namedtuple("Seen", "rate neutral inflation activity logfx since stress sh
 # ---------------------------------------------------------------------------------------
 # Random numbers: xoshiro256** (Blackman and Vigna), uniforms, polar-method normals.
 # ---------------------------------------------------------------------------------------
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _rotl(x, k):
     return (x << np.uint64(k)) | (x >> np.uint64(64 - k))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def next_u64(s):
     """Advance the xoshiro256** state ``s`` (uint64[4]) and return 64 random bits."""
     result = _rotl(s[1] * np.uint64(5), 7) * np.uint64(9)
@@ -76,13 +80,13 @@ def next_u64(s):
     return result
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def uniform(s):
     """A uniform draw on the open interval (0, 1) with 53 random bits."""
     return (float(next_u64(s) >> np.uint64(11)) + 0.5) * (1.0 / 9007199254740992.0)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def normal_pair(s):
     """Two independent standard normals (Marsaglia's polar method)."""
     while True:
@@ -94,7 +98,7 @@ def normal_pair(s):
             return u * f, v * f
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def draw_step(rng, factors):
     """All random numbers of one path-step, always the same count and order (layout.DRAWS).
 
@@ -113,14 +117,14 @@ def draw_step(rng, factors):
     return Shocks(boj, fed, vol_shock, regime, crash, crash_size, fiscal, intervention)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def draw_shocks(seeds, block_size, n_paths, out):
     """The draws ``simulate_chunk`` makes, path by path, into DRAWS records out[path, step]."""
     for b in prange(seeds.shape[0]):
         _draw_block(seeds[b].copy(), b * block_size, min((b + 1) * block_size, n_paths), out)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _draw_block(rng, first, stop, out):
     for p in range(first, stop):
         for t in range(out.shape[1]):
@@ -170,7 +174,7 @@ CDF_TABLE = _cdf_table()
 _CDF_INTERVALS = CDF_TABLE.shape[0]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def norm_cdf_pdf(x):
     """The standard normal distribution function at ``x`` (absolute error below 1e-13 on the
     whole real line, tests/test_cdf.py) and the derivative of that interpolant, the density
@@ -190,13 +194,13 @@ def norm_cdf_pdf(x):
     return cdf, slope * (1.0 / CDF_STEP)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def norm_cdf(x):
     """The standard normal distribution function (see :func:`norm_cdf_pdf`)."""
     return norm_cdf_pdf(x)[0]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def draw_normals_floor(seeds, block_size, n_paths, per_path, out):
     """Benchmark floor: draw ``per_path`` normals for each path with the model's streams.
 
@@ -216,7 +220,7 @@ def draw_normals_floor(seeds, block_size, n_paths, per_path, out):
 # ---------------------------------------------------------------------------------------
 # Investor behaviour.
 # ---------------------------------------------------------------------------------------
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def price_impact(flow, k, limit):
     """Log fall of USD/JPY caused by ``flow`` USD bn of yen buying.
 
@@ -229,7 +233,7 @@ def price_impact(flow, k, limit):
     return math.copysign(k * limit * math.sqrt(size / limit), flow)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def private_impact(flow, k, limit, weeks):
     """Log fall of USD/JPY caused by ``flow`` USD bn of private yen buying in a step of
     ``weeks`` weeks: the concave impact applies to the flow per week, so a constant flow moves
@@ -237,7 +241,7 @@ def private_impact(flow, k, limit, weeks):
     return weeks * price_impact(flow / weeks, k, limit)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def official_impact(flow, k, limit, announcement):
     """Log fall of USD/JPY caused by an official purchase of ``flow`` USD bn of yen in one
     step: the concave impact of its size plus the announcement (signalling) effect."""
@@ -246,7 +250,7 @@ def official_impact(flow, k, limit, announcement):
     return price_impact(flow, k, limit) + math.copysign(announcement, flow)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _crossed_share(m, mu, width, phi0, z0, rebuild):
     """Share of a class's snapshot holdings whose holders' threshold the signal ``m`` has
     crossed, and its derivative in ``m``; the share is negative (holdings above the
@@ -270,7 +274,7 @@ def _crossed_share(m, mu, width, phi0, z0, rebuild):
     return 0.0, 0.0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _hedge_ratio(cls, q):
     """FX hedge ratio of a class (CLASS record) at exit share ``q``: a class that hedges
     (hedge_share > 0) moves from its snapshot ratio towards max_hedge_ratio as it responds."""
@@ -279,7 +283,7 @@ def _hedge_ratio(cls, q):
     return cls.hedge_ratio
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _signal(cls, x, basis, rates, vol_pct):
     """Decision signal of a threshold class (a CLASS record), oriented so that higher means
     'get out'.
@@ -297,7 +301,7 @@ def _signal(cls, x, basis, rates, vol_pct):
     return rates.jgb  # yield_level
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _signal_slope(cls, rates, vol_pct, dvol):
     """Derivative of :func:`_signal` in log USD/JPY, given that of the FX vol (``dvol``, % per
     unit of log USD/JPY); zero for the signals that do not depend on the level."""
@@ -309,21 +313,21 @@ def _signal_slope(cls, rates, vol_pct, dvol):
     return 0.0
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _ewma_variance(var, ewma, r, dt):
     """Realised variance after a move ``r`` over ``dt`` years since the last weekly check point,
     from the variance ``var`` there and the EWMA weight ``ewma`` of that time."""
     return ewma * var + (1.0 - ewma) * r * r / dt
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def moves_with_level(cls):
     """Whether a class's target depends on the level within a sub-step (its signal or, for
     allocation drift, its foreign weight); the others' targets are fixed for the sub-step."""
     return cls.signal == CARRY_TO_RISK or cls.signal == DRAWDOWN or cls.signal == ALLOCATION
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _investor_targets(x, market, inv, again):
     """Candidate exit shares of every class at log USD/JPY ``x``; returns (yen bought, var,
     derivative of the yen bought in x).
@@ -414,7 +418,7 @@ def _investor_targets(x, market, inv, again):
     return buying, var, slope
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def private_impact_slope(flow, k, limit, weeks):
     """Derivative of :func:`private_impact` in the flow."""
     size = abs(flow / weeks)
@@ -423,7 +427,7 @@ def private_impact_slope(flow, k, limit, weeks):
     return 0.5 * k / math.sqrt(size / limit)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _residual(g, market, inv, again):
     """Psi(g) - g, where Psi(g) is log USD/JPY after the flows that the level g triggers;
     returns it with the investors' yen buying, the variance at g and the residual's
@@ -447,7 +451,7 @@ NEWTON_SHORT = 1e-3
 LINEAR_SLOPE = 0.1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def unbracketed_newton(h, dh, failed, newton, linear):
     """Whether the next unbracketed step from a point with residual ``h`` and slope ``dh`` is
     Newton's, given whether the last step failed to halve |h| (``failed``), whether it was
@@ -463,7 +467,7 @@ def unbracketed_newton(h, dh, failed, newton, linear):
     return dh < -1.0 / NEWTON_REACH or short
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def is_linear(g0, h0, dh0, g1, h1, dh1):
     """Whether the secant through (g0, h0) and (g1, h1) has the analytic slope at both ends,
     within LINEAR_SLOPE."""
@@ -474,7 +478,7 @@ def is_linear(g0, h0, dh0, g1, h1, dh1):
             and abs(sec - dh1) <= LINEAR_SLOPE * abs(dh1))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def solve_step(market, inv, max_iter, tol):
     """The equilibrium of one sub-step (section 8.1 of docs/model.md): a level g with
     |Psi(g) - g| <= tol.
@@ -543,12 +547,12 @@ def solve_step(market, inv, max_iter, tol):
 # ---------------------------------------------------------------------------------------
 # One path.
 # ---------------------------------------------------------------------------------------
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _ou(x, mean, a, s, shock):
     return mean + (x - mean) * a + s * shock
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _decide(bank, meeting, rules_on, seen):
     """Decision of a central bank (BANK record) at a meeting (MEETING record); returns
     (new rate, moved)."""
@@ -588,7 +592,7 @@ def _decide(bank, meeting, rules_on, seen):
     return new, new != seen.rate
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def meeting_sub(meeting, n_sub):
     """The sub-step of a step from which its meeting's decision holds: the meeting's business
     day (MEETING.after counts the business days from it to the step's end); 0 without one."""
@@ -598,7 +602,7 @@ def meeting_sub(meeting, n_sub):
     return min(max(n_sub - 1 - days_after, 0), n_sub - 1)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def rates_within(prev, new, j, n_sub, boj_from, fed_from):
     """The rates investors read in sub-step ``j`` of ``n_sub`` of a step that moves them from
     ``prev`` to ``new``: the 10y yields evenly over the sub-steps, as USD/JPY's spread term
@@ -608,7 +612,7 @@ def rates_within(prev, new, j, n_sub, boj_from, fed_from):
                  prev.jgb + w * (new.jgb - prev.jgb), prev.ust + w * (new.ust - prev.ust))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def _record(row, rates, gaps, fx, flows):
     """Write one date of a path into its TIME_OUT record ``row``.
 
@@ -634,7 +638,7 @@ def _record(row, rates, gaps, fx, flows):
     row.us_activity_gap = us_activity
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _commit(inv, o_cls, x_new):
     """Commit the investors' candidate exit shares (``inv.holders.q_new``) at the level
     ``x_new`` reached; returns the (unwind, repatriation, hedge yen buying, bonds sold, bonds
@@ -670,7 +674,7 @@ def _commit(inv, o_cls, x_new):
     return unwind_all, repat_all, hedge_all, bonds_sold, bonds_home
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def simulate_path(rng, model, per_path, outs, p, scratch):
     """Simulate path ``p`` from the snapshot to the horizon, writing its rows of ``outs``.
 
@@ -979,7 +983,7 @@ def simulate_path(rng, model, per_path, outs, p, scratch):
     o_path.usdjpy_end = math.exp(x)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, error_model="numpy", parallel=True)
 def simulate_chunk(seeds, block_size, model, per_path, outs):
     """Simulate the paths of one chunk: ``prange`` over its blocks of ``block_size`` paths.
 

@@ -180,6 +180,36 @@ def test_a_flow_fact_plugs_in_as_an_extra_moment(small_smm):
     assert stage.j_after < 1e-2
 
 
+def test_a_trial_the_model_cannot_simulate_is_far_from_every_target(small_smm):
+    """Parameters too extreme for the model (a non-finite state: SimulationError) do not stop
+    the fit: the trial's residuals are FAILED_RESIDUAL, so the optimiser steps back from it; at
+    the start they stop it with the engine's message."""
+    from sim.engine import SimulationError
+
+    def measure(cases):
+        k = cases.base.model.impact.price_impact
+        if k > 0.3:
+            raise SimulationError("non-finite model state (toy)")
+        return 2.0 * k, 0.0
+
+    fact = C.FlowFact("toy", "twice the impact below 0.3", "%", 0.5, 0.01, "test", measure)
+    cfg, md, _, days, data = small_smm
+    smm = C.SMM(cfg, C.Cases(cfg), md,
+                (C.Parameter("model.impact.price_impact", 0.01, 0.5, "flows", 0.1),), data,
+                facts=[fact], days=days)
+    smm.set_weights(smm.evaluate({}))
+    bad = smm.evaluate({"model.impact.price_impact": 0.4}, ["toy"])
+    assert bad.failed and smm.j_value(bad, ["toy"]) == C.FAILED_RESIDUAL ** 2
+    stage = smm.solve("flows", smm.parameters, ["toy"], 30)
+    assert smm.current["model.impact.price_impact"] == pytest.approx(0.25, abs=0.002)
+    assert stage.j_after < 1e-2
+    smm.current = {"model.impact.price_impact": 0.4}
+    smm.cache.clear()
+    smm.cfg.smm.blocks, smm.cfg.smm.polish_evaluations = ["flows"], 0
+    with pytest.raises(SimulationError, match="starting values"):
+        smm.fit()
+
+
 def test_a_published_range_is_a_target_with_a_quarter_width_se():
     assert C.from_range(3.0, 5.0) == (4.0, 0.5)
     fact = next(f for f in C.FLOW_FACTS if f.name == "july_2024_leveraged_unwound")

@@ -134,6 +134,18 @@ def _assert_grids_agree(out):
         assert abs(a - b) < 4 * math.hypot(se_a, se_b), (name, a, b, se_a, se_b)
 
 
+def test_parameters_too_extreme_for_the_model_end_in_a_located_failure():
+    """A volatility of volatility near its bound with a long persistence overflows a path's
+    volatility: the kernel (numba's numpy error model) reaches a non-finite state, not a
+    ZeroDivisionError, and the engine names the path block and the step."""
+    from sim.engine import SimulationError
+
+    cfg = small(["model.fx.vol_of_vol=2.78", "model.fx.vol_persistence_weeks=37"],
+                paths=300, months=24)
+    with pytest.raises(SimulationError, match=r"path block \d+ \(path \d+\) at step \d+"):
+        simulate(cfg, progress=False)
+
+
 def test_flows_off_keeps_official_flows_and_the_shocks():
     cfg = small(["model.intervention.level=150"], paths=500, months=6)
     full, off = counterfactual(cfg)
