@@ -86,6 +86,12 @@ def meeting_steps(dates: np.ndarray, meetings: list[np.datetime64]) -> np.ndarra
     return after
 
 
+def business_day_index(dates: np.ndarray, t: int, day: np.datetime64) -> int:
+    """Which business day of step ``t`` ``day`` is (0 for the first business day after the
+    step's start), counted whatever day of the week the grid's dates fall on."""
+    return max(int(np.busday_count(dates[t] + 1, day + 1)) - 1, 0)
+
+
 def time_to_step_end(dates: np.ndarray, t: int, day: np.datetime64) -> float:
     """Business years from ``day`` (inside step ``t``) to the step's end."""
     return float(np.busday_count(day, dates[t + 1])) / BUSINESS_DAYS_PER_YEAR

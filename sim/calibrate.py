@@ -118,6 +118,10 @@ def run_calibration(cfg, overrides: list[str], out_dir: Path, log=print) -> dict
     fitted = C.round_values(smm.current)
     smm.current = dict(fitted)
     final = smm.evaluate(fitted)
+    if final.failed:  # nothing is written: a fit the model cannot simulate is no fit
+        from sim.engine import SimulationError
+
+        raise SimulationError(f"at the fitted values: {final.failed}")
     j = smm.j_value(final)
     log("the flows-off counterfactual at the fitted values")
     rows = C.target_rows(smm, final, C.flows_off(smm, fitted))

@@ -549,8 +549,8 @@ class SMM:
         names = self.target_names if names is None else list(names)
         key = tuple(round(full[p.key], 12) for p in self.parameters)
         hit = self.cache.get(key)
-        if hit is not None and all(n in hit.model for n in names):
-            return hit
+        if hit is not None and (hit.failed or all(n in hit.model for n in names)):
+            return hit  # a point the model could not simulate stays failed for every target
         from sim.engine import SimulationError
 
         began = time.perf_counter()
@@ -572,8 +572,8 @@ class SMM:
                     model[f.name] = tuple(float(v) for v in f.measure(cases))
             out = Evaluation(full, model, time.perf_counter() - began)
         except SimulationError as err:
-            out = Evaluation(full, {n: (math.nan, math.nan) for n in names},
-                             time.perf_counter() - began, failed=str(err))
+            model.update({n: (math.nan, math.nan) for n in names if n not in model})
+            out = Evaluation(full, model, time.perf_counter() - began, failed=str(err))
         self.cache[key] = out
         self.count += 1
         return out
@@ -596,7 +596,7 @@ class SMM:
 
     def residuals(self, ev: Evaluation, names) -> np.ndarray:
         names = list(names)
-        if ev.failed:
+        if ev.failed or not all(np.isfinite(ev.model[n][0]) for n in names):
             return np.full(len(names), FAILED_RESIDUAL)
         g = np.array([ev.model[n][0] - self.data_value(n)[0] for n in names])
         if self.cfg.smm.weights == "full":
@@ -626,6 +626,9 @@ class SMM:
         params, names = list(params), list(names)
         began = time.perf_counter()
         start_ev = self.evaluate({}, names)
+        if start_ev.failed:
+            self._say(f"  {name}: the model cannot be simulated at the stage's start "
+                      f"({start_ev.failed})")
         j0 = self.j_value(start_ev, names)
         best = [j0, dict(self.current)]
         used = [0]

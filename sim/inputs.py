@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim import layout as L
-from sim.calendar import (BUSINESS_DAYS_PER_YEAR, meeting_dates, meeting_steps, parse_date,
-                          step_lengths, step_of, time_grid, time_to_step_end)
+from sim.calendar import (BUSINESS_DAYS_PER_YEAR, business_day_index, meeting_dates,
+                          meeting_steps, parse_date, step_lengths, step_of, time_grid,
+                          time_to_step_end)
 from sim.config import Config, PriorConfig
 from sim.rng import draw_prior, parameter_uniforms
 from sim.validate import ConfigError, as_matrix, check_correlation, validate
@@ -218,9 +219,14 @@ def _schedule(cfg: Config, dates: np.ndarray) -> tuple[np.ndarray, dict[str, np.
     for bank, known in (("boj", snap.boj_meetings), ("fed", snap.fed_meetings)):
         meetings[bank] = _records(L.MEETING, n_steps)
         key = f"snapshot.{bank}_meetings"
-        after = meeting_steps(dates, meeting_dates(list(known), start, end, key))
+        days = meeting_dates(list(known), start, end, key)
+        after = meeting_steps(dates, days)
         meetings[bank]["meets"] = after >= 0.0
         meetings[bank]["after"] = np.maximum(after, 0.0)
+        for day in days:  # in date order, so the step's last meeting counts (as meeting_steps)
+            t = step_of(dates, day)
+            if t >= 0:
+                meetings[bank]["sub"][t] = business_day_index(dates, t, day)
 
     for i, ev in enumerate(cfg.scenario.events):
         key = f"scenario.events[{i}]"
@@ -234,6 +240,7 @@ def _schedule(cfg: Config, dates: np.ndarray) -> tuple[np.ndarray, dict[str, np.
             meeting = meetings[bank][t:t + 1]
             meeting["meets"] = True  # a scripted decision off the calendar is an unscheduled meeting
             meeting["after"] = time_to_step_end(dates, t, day)
+            meeting["sub"] = business_day_index(dates, t, day)
             meeting["override"] = L.OVERRIDES.index(override)
             meeting["move"] = ev.value
             meeting["probability"] = ev.probability
@@ -405,6 +412,8 @@ def build_inputs(cfg: Config) -> Inputs:
     steps, meetings = _schedule(cfg, dates)
     investors = [name for name, c in cfg.investors.items() if c.enabled]
     substeps = _substeps(cfg, steps)
+    for bank in meetings:  # a meeting's business day, as a sub-step of the investors' clock
+        meetings[bank]["sub"] = np.minimum(meetings[bank]["sub"], steps["subs"] - 1)
     classes, class_steps = _classes(cfg, investors, substeps)
     (chol_calm, chol_stress), notes = correlation_factors(cfg)
     model = L.Model(glob=_global(cfg, start), boj=_bank(m.policy.boj), fed=_bank(m.policy.fed),

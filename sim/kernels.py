@@ -29,7 +29,6 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from sim.calendar import BUSINESS_DAYS_PER_YEAR
 from sim.layout import HOLDER, N_FACTORS, OVERRIDES, SIGNAL_KINDS
 
 HOLDER_TYPE = numba.from_dtype(HOLDER)
@@ -593,13 +592,10 @@ def _decide(bank, meeting, rules_on, seen):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def meeting_sub(meeting, n_sub):
-    """The sub-step of a step from which its meeting's decision holds: the meeting's business
-    day (MEETING.after counts the business days from it to the step's end); 0 without one."""
-    if not meeting.meets:
-        return 0
-    days_after = int(round(meeting.after * BUSINESS_DAYS_PER_YEAR))
-    return min(max(n_sub - 1 - days_after, 0), n_sub - 1)
+def meeting_sub(meeting):
+    """The sub-step of a step from which its meeting's decision holds (the meeting's business
+    day, MEETING.sub); 0 without a meeting (the rate does not move)."""
+    return meeting.sub if meeting.meets else 0
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -861,8 +857,8 @@ def simulate_path(rng, model, per_path, outs, p, scratch):
         official = official_impact(external, k, limit, g.announcement)
         prev = rates
         rates = Rates(boj, fed, jgb, ust)
-        boj_from = meeting_sub(model.boj_meetings[t], n_sub)
-        fed_from = meeting_sub(model.fed_meetings[t], n_sub)
+        boj_from = meeting_sub(model.boj_meetings[t])
+        fed_from = meeting_sub(model.fed_meetings[t])
 
         # Within each sub-step, feedback (flows move the yen, the yen moves signals, signals
         # move flows): solve for the level at which flows and the yen agree, then commit the

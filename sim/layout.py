@@ -176,6 +176,8 @@ OVERRIDES = (RULE, SCRIPTED, PROBABILITY)
 MEETING = declare(
     F("meets", "?", "", "The bank meets in this step"),
     F("after", "f8", "years", "Time from the meeting to the step's end"),
+    F("sub", "i8", "", "Sub-step of the meeting's business day within the step (from which "
+      "the investors read its decision)"),
     F("override", "i8", "", "How the meeting decides: index into OVERRIDES"),
     F("move", "f8", "pp", "Scripted move"),
     F("probability", "f8", "1", "Probability of the scripted move"),

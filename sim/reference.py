@@ -14,7 +14,6 @@ import numpy as np
 
 from sim import kernels as K
 from sim import layout as L
-from sim.calendar import BUSINESS_DAYS_PER_YEAR
 from sim.inputs import Inputs
 from sim.rng import block_seeds
 
@@ -260,12 +259,9 @@ def solve_step(paths, step, classes, speeds, max_iter, tol):
     return level, converged, qn, buying, var
 
 
-def meeting_sub(meeting, n_sub: int) -> int:
+def meeting_sub(meeting) -> int:
     """kernels.meeting_sub: the sub-step from which a step's meeting decision holds."""
-    if not meeting["meets"]:
-        return 0
-    days_after = int(round(float(meeting["after"]) * BUSINESS_DAYS_PER_YEAR))
-    return min(max(n_sub - 1 - days_after, 0), n_sub - 1)
+    return int(meeting["sub"]) if meeting["meets"] else 0
 
 
 def decide(bank, meeting, rules_on, seen):
@@ -459,8 +455,8 @@ def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws
         official = official_impact(external, k, limit, g["announcement"])
 
         x_sub = x.copy()
-        boj_from = meeting_sub(mdl.boj_meetings[t], n_sub)
-        fed_from = meeting_sub(mdl.fed_meetings[t], n_sub)
+        boj_from = meeting_sub(mdl.boj_meetings[t])
+        fed_from = meeting_sub(mdl.fed_meetings[t])
         dx_exo, dx_flows = np.zeros(n), np.zeros(n)
         converged = np.ones(n, dtype=bool)
         step_unwind, step_repat = np.zeros(n), np.zeros(n)

@@ -200,6 +200,9 @@ def test_a_trial_the_model_cannot_simulate_is_far_from_every_target(small_smm):
     smm.set_weights(smm.evaluate({}))
     bad = smm.evaluate({"model.impact.price_impact": 0.4}, ["toy"])
     assert bad.failed and smm.j_value(bad, ["toy"]) == C.FAILED_RESIDUAL ** 2
+    # the failure is cached for every target: a later call asking for more is not a success
+    again = smm.evaluate({"model.impact.price_impact": 0.4})
+    assert again.failed and smm.j_value(again) == len(smm.target_names) * C.FAILED_RESIDUAL ** 2
     stage = smm.solve("flows", smm.parameters, ["toy"], 30)
     assert smm.current["model.impact.price_impact"] == pytest.approx(0.25, abs=0.002)
     assert stage.j_after < 1e-2

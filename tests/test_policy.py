@@ -98,3 +98,25 @@ def test_the_lower_bound_never_lifts_a_rate_already_below_it():
     assert boj[0, 0] == -0.1
     assert set(np.round(np.unique(boj), 6)) <= {-0.1, 0.15, 0.4}
     assert np.mean(boj[:, -1] == -0.1) > 0.5
+
+
+def test_investors_read_a_decision_from_its_meetings_business_day():
+    """MEETING.sub is the meeting's business day within its step, counted from the step's start
+    whatever weekday the grid's dates fall on (monthly dates on a weekend), clipped to the
+    investors' sub-steps; with one sub-step a step (clock=step) it is 0."""
+    from sim.calendar import business_day_index
+
+    dates = np.array(["2026-03-19", "2026-04-19", "2026-05-19"], dtype="datetime64[D]")
+    # Friday 17 April is the last business day of the step ending on Sunday 19 April
+    assert business_day_index(dates, 0, np.datetime64("2026-04-17")) == 20
+    assert business_day_index(dates, 0, np.datetime64("2026-03-20")) == 0
+    assert business_day_index(dates, 1, np.datetime64("2026-04-20")) == 0   # Monday
+    assert business_day_index(dates, 1, np.datetime64("2026-04-21")) == 1   # Tuesday
+    event = ["+scenario.events=[{date: '2026-02-11', kind: boj_decision, value: 0.25}]"]
+    for step, clock, sub in (("weekly", "daily", 2), ("daily", "daily", 0), ("weekly", "step", 0)):
+        inp = build_inputs(small([*event, f"sampler.step={step}", f"model.feedback.clock={clock}"],
+                                 paths=10, months=3))
+        t = int(np.flatnonzero(inp.dates >= np.datetime64("2026-02-11"))[0]) - 1
+        m = inp.model.boj_meetings[t]
+        assert m["meets"] and int(m["sub"]) == sub, (step, clock, int(m["sub"]))
+        assert int(m["sub"]) < int(inp.model.steps["subs"][t])
