@@ -42,6 +42,7 @@ import numpy as np
 
 from sim import flowfacts
 from sim.config import Config
+from sim.engine import SimulationError
 from sim.inputs import build_inputs
 from sim.pipeline import simulate
 from sim.validate import ConfigError
@@ -551,8 +552,6 @@ class SMM:
         hit = self.cache.get(key)
         if hit is not None and (hit.failed or all(n in hit.model for n in names)):
             return hit  # a point the model could not simulate stays failed for every target
-        from sim.engine import SimulationError
-
         began = time.perf_counter()
         model = dict(hit.model) if hit is not None else {}
         todo = [n for n in names if n not in model]
@@ -671,8 +670,6 @@ class SMM:
         s = self.cfg.smm
         first = self.evaluate({})
         if first.failed:
-            from sim.engine import SimulationError
-
             raise SimulationError(f"at the calibration's starting values: {first.failed}")
         self.set_weights(first)
         self._say(f"start: J = {self.j_value(first):.3f} over {len(self.target_names)} targets "

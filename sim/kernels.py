@@ -24,12 +24,16 @@ from __future__ import annotations
 
 import math
 from collections import namedtuple
+from functools import partial
 
 import numba
 import numpy as np
 from numba import njit, prange
 
 from sim.layout import HOLDER, N_FACTORS, OVERRIDES, SIGNAL_KINDS
+
+#: How every function here compiles (the module docstring says why the numpy error model).
+kernel = partial(njit, cache=True, error_model="numpy")
 
 HOLDER_TYPE = numba.from_dtype(HOLDER)
 CARRY_TO_RISK = SIGNAL_KINDS.index("carry_to_risk")
@@ -60,12 +64,12 @@ Seen = namedtuple("Seen", "rate neutral inflation activity logfx since stress sh
 # ---------------------------------------------------------------------------------------
 # Random numbers: xoshiro256** (Blackman and Vigna), uniforms, polar-method normals.
 # ---------------------------------------------------------------------------------------
-@njit(cache=True, error_model="numpy", inline="always")
+@kernel(inline="always")
 def _rotl(x, k):
     return (x << np.uint64(k)) | (x >> np.uint64(64 - k))
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@kernel(inline="always")
 def next_u64(s):
     """Advance the xoshiro256** state ``s`` (uint64[4]) and return 64 random bits."""
     result = _rotl(s[1] * np.uint64(5), 7) * np.uint64(9)
@@ -79,13 +83,13 @@ def next_u64(s):
     return result
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@kernel(inline="always")
 def uniform(s):
     """A uniform draw on the open interval (0, 1) with 53 random bits."""
     return (float(next_u64(s) >> np.uint64(11)) + 0.5) * (1.0 / 9007199254740992.0)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@kernel(inline="always")
 def normal_pair(s):
     """Two independent standard normals (Marsaglia's polar method)."""
     while True:
@@ -97,7 +101,7 @@ def normal_pair(s):
             return u * f, v * f
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@kernel(inline="always")
 def draw_step(rng, factors):
     """All random numbers of one path-step, always the same count and order (layout.DRAWS).
 
@@ -116,14 +120,14 @@ def draw_step(rng, factors):
     return Shocks(boj, fed, vol_shock, regime, crash, crash_size, fiscal, intervention)
 
 
-@njit(cache=True, error_model="numpy", parallel=True)
+@kernel(parallel=True)
 def draw_shocks(seeds, block_size, n_paths, out):
     """The draws ``simulate_chunk`` makes, path by path, into DRAWS records out[path, step]."""
     for b in prange(seeds.shape[0]):
         _draw_block(seeds[b].copy(), b * block_size, min((b + 1) * block_size, n_paths), out)
 
 
-@njit(cache=True, error_model="numpy")
+@kernel()
 def _draw_block(rng, first, stop, out):
     for p in range(first, stop):
         for t in range(out.shape[1]):
@@ -173,7 +177,7 @@ CDF_TABLE = _cdf_table()
 _CDF_INTERVALS = CDF_TABLE.shape[0]
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@kernel(inline="always")
 def norm_cdf_pdf(x):
     """The standard normal distribution function at ``x`` (absolute error below 1e-13 on the
     whole real line, tests/test_cdf.py) and the derivative of that interpolant, the density
@@ -193,13 +197,13 @@ def norm_cdf_pdf(x):
     return cdf, slope * (1.0 / CDF_STEP)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@kernel(inline="always")
 def norm_cdf(x):
     """The standard normal distribution function (see :func:`norm_cdf_pdf`)."""
     return norm_cdf_pdf(x)[0]
 
 
-@njit(cache=True, error_model="numpy", parallel=True)
+@kernel(parallel=True)
 def draw_normals_floor(seeds, block_size, n_paths, per_path, out):
     """Benchmark floor: draw ``per_path`` normals for each path with the model's streams.
 
@@ -219,7 +223,7 @@ def draw_normals_floor(seeds, block_size, n_paths, per_path, out):
 # ---------------------------------------------------------------------------------------
 # Investor behaviour.
 # ---------------------------------------------------------------------------------------
-@njit(cache=True, error_model="numpy", inline="always")
+@kernel(inline="always")
 def price_impact(flow, k, limit):
     """Log fall of USD/JPY caused by ``flow`` USD bn of yen buying.
 
@@ -232,7 +236,7 @@ def price_impact(flow, k, limit):
     return math.copysign(k * limit * math.sqrt(size / limit), flow)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@kernel(inline="always")
 def private_impact(flow, k, limit, weeks):
     """Log fall of USD/JPY caused by ``flow`` USD bn of private yen buying in a step of
     ``weeks`` weeks: the concave impact applies to the flow per week, so a constant flow moves
@@ -240,7 +244,7 @@ def private_impact(flow, k, limit, weeks):
     return weeks * price_impact(flow / weeks, k, limit)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@kernel(inline="always")
 def official_impact(flow, k, limit, announcement):
     """Log fall of USD/JPY caused by an official purchase of ``flow`` USD bn of yen in one
     step: the concave impact of its size plus the announcement (signalling) effect."""
@@ -249,7 +253,7 @@ def official_impact(flow, k, limit, announcement):
     return price_impact(flow, k, limit) + math.copysign(announcement, flow)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@kernel(inline="always")
 def _crossed_share(m, mu, width, phi0, z0, rebuild):
     """Share of a class's snapshot holdings whose holders' threshold the signal ``m`` has
     crossed, and its derivative in ``m``; the share is negative (holdings above the
@@ -273,7 +277,7 @@ def _crossed_share(m, mu, width, phi0, z0, rebuild):
     return 0.0, 0.0
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@kernel(inline="always")
 def _hedge_ratio(cls, q):
     """FX hedge ratio of a class (CLASS record) at exit share ``q``: a class that hedges
     (hedge_share > 0) moves from its snapshot ratio towards max_hedge_ratio as it responds."""
@@ -282,7 +286,7 @@ def _hedge_ratio(cls, q):
     return cls.hedge_ratio
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@kernel(inline="always")
 def _signal(cls, x, basis, rates, vol_pct):
     """Decision signal of a threshold class (a CLASS record), oriented so that higher means
     'get out'.
@@ -300,7 +304,7 @@ def _signal(cls, x, basis, rates, vol_pct):
     return rates.jgb  # yield_level
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@kernel(inline="always")
 def _signal_slope(cls, rates, vol_pct, dvol):
     """Derivative of :func:`_signal` in log USD/JPY, given that of the FX vol (``dvol``, % per
     unit of log USD/JPY); zero for the signals that do not depend on the level."""
@@ -312,21 +316,21 @@ def _signal_slope(cls, rates, vol_pct, dvol):
     return 0.0
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@kernel(inline="always")
 def _ewma_variance(var, ewma, r, dt):
     """Realised variance after a move ``r`` over ``dt`` years since the last weekly check point,
     from the variance ``var`` there and the EWMA weight ``ewma`` of that time."""
     return ewma * var + (1.0 - ewma) * r * r / dt
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@kernel(inline="always")
 def moves_with_level(cls):
     """Whether a class's target depends on the level within a sub-step (its signal or, for
     allocation drift, its foreign weight); the others' targets are fixed for the sub-step."""
     return cls.signal == CARRY_TO_RISK or cls.signal == DRAWDOWN or cls.signal == ALLOCATION
 
 
-@njit(cache=True, error_model="numpy")
+@kernel()
 def _investor_targets(x, market, inv, again):
     """Candidate exit shares of every class at log USD/JPY ``x``; returns (yen bought, var,
     derivative of the yen bought in x).
@@ -417,7 +421,7 @@ def _investor_targets(x, market, inv, again):
     return buying, var, slope
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@kernel(inline="always")
 def private_impact_slope(flow, k, limit, weeks):
     """Derivative of :func:`private_impact` in the flow."""
     size = abs(flow / weeks)
@@ -426,7 +430,7 @@ def private_impact_slope(flow, k, limit, weeks):
     return 0.5 * k / math.sqrt(size / limit)
 
 
-@njit(cache=True, error_model="numpy")
+@kernel()
 def _residual(g, market, inv, again):
     """Psi(g) - g, where Psi(g) is log USD/JPY after the flows that the level g triggers;
     returns it with the investors' yen buying, the variance at g and the residual's
@@ -450,7 +454,7 @@ NEWTON_SHORT = 1e-3
 LINEAR_SLOPE = 0.1
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@kernel(inline="always")
 def unbracketed_newton(h, dh, failed, newton, linear):
     """Whether the next unbracketed step from a point with residual ``h`` and slope ``dh`` is
     Newton's, given whether the last step failed to halve |h| (``failed``), whether it was
@@ -466,7 +470,7 @@ def unbracketed_newton(h, dh, failed, newton, linear):
     return dh < -1.0 / NEWTON_REACH or short
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@kernel(inline="always")
 def is_linear(g0, h0, dh0, g1, h1, dh1):
     """Whether the secant through (g0, h0) and (g1, h1) has the analytic slope at both ends,
     within LINEAR_SLOPE."""
@@ -477,7 +481,7 @@ def is_linear(g0, h0, dh0, g1, h1, dh1):
             and abs(sec - dh1) <= LINEAR_SLOPE * abs(dh1))
 
 
-@njit(cache=True, error_model="numpy")
+@kernel()
 def solve_step(market, inv, max_iter, tol):
     """The equilibrium of one sub-step (section 8.1 of docs/model.md): a level g with
     |Psi(g) - g| <= tol.
@@ -546,12 +550,12 @@ def solve_step(market, inv, max_iter, tol):
 # ---------------------------------------------------------------------------------------
 # One path.
 # ---------------------------------------------------------------------------------------
-@njit(cache=True, error_model="numpy", inline="always")
+@kernel(inline="always")
 def _ou(x, mean, a, s, shock):
     return mean + (x - mean) * a + s * shock
 
 
-@njit(cache=True, error_model="numpy")
+@kernel()
 def _decide(bank, meeting, rules_on, seen):
     """Decision of a central bank (BANK record) at a meeting (MEETING record); returns
     (new rate, moved)."""
@@ -591,14 +595,14 @@ def _decide(bank, meeting, rules_on, seen):
     return new, new != seen.rate
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@kernel(inline="always")
 def meeting_sub(meeting):
     """The sub-step of a step from which its meeting's decision holds (the meeting's business
     day, MEETING.sub); 0 without a meeting (the rate does not move)."""
     return meeting.sub if meeting.meets else 0
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@kernel(inline="always")
 def rates_within(prev, new, j, n_sub, boj_from, fed_from):
     """The rates investors read in sub-step ``j`` of ``n_sub`` of a step that moves them from
     ``prev`` to ``new``: the 10y yields evenly over the sub-steps, as USD/JPY's spread term
@@ -608,7 +612,7 @@ def rates_within(prev, new, j, n_sub, boj_from, fed_from):
                  prev.jgb + w * (new.jgb - prev.jgb), prev.ust + w * (new.ust - prev.ust))
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@kernel(inline="always")
 def _record(row, rates, gaps, fx, flows):
     """Write one date of a path into its TIME_OUT record ``row``.
 
@@ -634,7 +638,7 @@ def _record(row, rates, gaps, fx, flows):
     row.us_activity_gap = us_activity
 
 
-@njit(cache=True, error_model="numpy")
+@kernel()
 def _commit(inv, o_cls, x_new):
     """Commit the investors' candidate exit shares (``inv.holders.q_new``) at the level
     ``x_new`` reached; returns the (unwind, repatriation, hedge yen buying, bonds sold, bonds
@@ -670,7 +674,7 @@ def _commit(inv, o_cls, x_new):
     return unwind_all, repat_all, hedge_all, bonds_sold, bonds_home
 
 
-@njit(cache=True, error_model="numpy")
+@kernel()
 def simulate_path(rng, model, per_path, outs, p, scratch):
     """Simulate path ``p`` from the snapshot to the horizon, writing its rows of ``outs``.
 
@@ -979,7 +983,7 @@ def simulate_path(rng, model, per_path, outs, p, scratch):
     o_path.usdjpy_end = math.exp(x)
 
 
-@njit(cache=True, error_model="numpy", parallel=True)
+@kernel(parallel=True)
 def simulate_chunk(seeds, block_size, model, per_path, outs):
     """Simulate the paths of one chunk: ``prange`` over its blocks of ``block_size`` paths.
 

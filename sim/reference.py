@@ -264,6 +264,15 @@ def meeting_sub(meeting) -> int:
     return int(meeting["sub"]) if meeting["meets"] else 0
 
 
+def rates_within(prev: dict, new: dict, j: int, n_sub: int, boj_from: int, fed_from: int) -> dict:
+    """kernels.rates_within: the rates investors read in sub-step ``j`` of a step."""
+    w = (j + 1.0) / n_sub
+    return dict(boj=new["boj"] if j >= boj_from else prev["boj"],
+                fed=new["fed"] if j >= fed_from else prev["fed"],
+                jgb=prev["jgb"] + w * (new["jgb"] - prev["jgb"]),
+                ust=prev["ust"] + w * (new["ust"] - prev["ust"]))
+
+
 def decide(bank, meeting, rules_on, seen):
     """:func:`sim.kernels._decide` for all paths; ``seen`` holds what the bank sees (arrays
     over paths: rate, neutral, inflation, activity, logfx, since, stress, shock).  Returns
@@ -395,7 +404,7 @@ def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws
         usi = ou_step(usi, "us_inflation", e_usi) + sc["ev_us_inflation"]
         usa = ou_step(usa, "us_activity", e_usa) + sc["ev_us_activity"]
 
-        prev = dict(boj=boj, fed=fed, jgb=jgb, ust=ust)   # kernels.rates_within
+        prev = dict(boj=boj, fed=fed, jgb=jgb, ust=ust)   # the rates at the step's start
         since_boj = since_boj + dt
         since_fed = since_fed + dt
         meeting = mdl.boj_meetings[t]
@@ -472,11 +481,8 @@ def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws
             x_pre = x_sub + d_exo + (decayed - transient)
             k_sub = np.where(crash & (j > crash_sub), k_stress, k)
             k_private = k_sub if g["private_flows"] else np.zeros(n)
-            w = (j + 1.0) / n_sub
-            seen = dict(boj=boj if j >= boj_from else prev["boj"],
-                        fed=fed if j >= fed_from else prev["fed"],
-                        jgb=prev["jgb"] + w * (jgb - prev["jgb"]),
-                        ust=prev["ust"] + w * (ust - prev["ust"]))
+            seen = rates_within(prev, dict(boj=boj, fed=fed, jgb=jgb, ust=ust), j, n_sub,
+                                boj_from, fed_from)
             paths = dict(x=x_check, x_start=x_sub, var=var_check, q=q, cpp=cpp, basis=basis,
                          hold=hold, hedge=hedge, xoff=x_pre - off, impact=k_private, **seen)
             step = dict(dt=sub["since_check"], weeks=sub["weeks"], ewma=sub["ewma"],
