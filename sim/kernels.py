@@ -737,11 +737,9 @@ def simulate_path(rng, model, per_path, outs, p, scratch):
             # are those whose threshold lies above m0 + reentry_gap / 2 (docs/model.md 7.3).
             m0 = _signal(cls, x, x, rates, vol0)
             h.mu = m0 + cls.threshold_distance
-            z0 = (m0 + 0.5 * cls.reentry_gap - h.mu) / cls.threshold_width
-            phi0 = norm_cdf(z0)
-            h.phi0 = min(phi0, 1.0 - 1e-12)
-            # Below z0 the share is exactly zero; with phi0 clipped that shortcut would not hold.
-            h.z0 = z0 if phi0 < 1.0 - 1e-12 else -np.inf
+            # The configuration keeps threshold_distance >= reentry_gap / 2, so phi0 <= 1/2.
+            h.z0 = (m0 + 0.5 * cls.reentry_gap - h.mu) / cls.threshold_width
+            h.phi0 = norm_cdf(h.z0)
         oc = o_cls[c]
         oc.unwind_by_investor = 0.0
         oc.repatriation_by_investor = 0.0

@@ -356,7 +356,7 @@ def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws
             mu[c] = m0 + cls["threshold_distance"]
             # Mid-way in the hysteresis band: exits start half a re-entry gap above m0.
             edge = m0 + 0.5 * cls["reentry_gap"]
-            phi0[c] = min(float(norm_cdf((edge - mu[c]) / cls["threshold_width"])), 1.0 - 1e-12)
+            phi0[c] = float(norm_cdf((edge - mu[c]) / cls["threshold_width"]))
     q = np.zeros((n, n_cls))
     hold = cpp["holdings"].copy()
     hold_low = hold.copy()

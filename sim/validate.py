@@ -233,6 +233,13 @@ def validate(cfg: Config) -> None:
             _check(c.threshold_distance is not None, f"{key}.threshold_distance", None,
                    "a number (mean distance of current holders' thresholds beyond the "
                    "snapshot signal, signal units)")
+            # Equilibrium at the snapshot (docs/model.md 7.3): the snapshot sits mid-way in the
+            # hysteresis band, and at most half of the potential holders are out there.
+            _check(c.threshold_distance >= 0.5 * c.reentry_gap, f"{key}.threshold_distance",
+                   c.threshold_distance,
+                   f"at least half the re-entry gap ({0.5 * c.reentry_gap:g}): a snapshot never "
+                   "starts beyond most of a class's thresholds (at most half of its potential "
+                   "holders out, docs/model.md 7.3)")
 
     # Scripted events and observations must fall on the simulated grid (after the snapshot,
     # no later than the horizon's last date).

@@ -179,6 +179,8 @@ CASES = {
         ("investors.gpif.foreign_weight=1.0", "investors.gpif.foreign_weight=1.0: in (0, 1)"),
         ("+investors.banks.threshold_mean=1.6", "investors.banks.threshold_mean=1.6: null for a threshold class: use threshold_distance"),
         ("investors.banks.threshold_distance=null", "investors.banks.threshold_distance=None: a number (mean distance"),
+        ("investors.leveraged.threshold_distance=-0.2", "investors.leveraged.threshold_distance=-0.2: at least half the re-entry gap (0.025): a snapshot never starts beyond most"),
+        ("investors.banks.threshold_distance=0.1", "investors.banks.threshold_distance=0.1: at least half the re-entry gap (0.15)"),
         ("investors.leveraged.spot_footprint=1.5", "investors.leveraged.spot_footprint=1.5: a finite number in [0, 1]"),
         ("investors.leveraged.rebuild_weeks=0", "investors.leveraged.rebuild_weeks=0.0: a finite number in (0, 520] (weeks)"),
         ("model.policy.boj.spacing_penalty=-1", "model.policy.boj.spacing_penalty=-1.0: a finite number in [0, 10] (pp)"),
