@@ -115,7 +115,7 @@ def run_calibration(cfg, overrides: list[str], out_dir: Path, log=print) -> dict
         f"{len(params)} parameters; weights {cfg.smm.weights} (bootstrap correlation matrix's "
         f"condition number {data.condition():.0f})")
     stages = smm.fit()
-    fitted = C.round_values(smm.current)
+    fitted = C.round_values(smm.current, params)
     smm.current = dict(fitted)
     final = smm.evaluate(fitted)
     if final.failed:  # nothing is written: a fit the model cannot simulate is no fit

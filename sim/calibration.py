@@ -45,6 +45,7 @@ from sim.config import Config
 from sim.engine import SimulationError
 from sim.inputs import build_inputs
 from sim.pipeline import simulate
+from sim.summary import mean_se
 from sim.validate import ConfigError
 
 #: Blocks of the block-coordinate stage, in the order they are fitted by default.
@@ -327,10 +328,34 @@ def skewness_se(r: np.ndarray, groups: int = 20) -> tuple[float, float]:
     return value, se
 
 
+def _base_series(cases: Cases) -> dict:
+    """The baseline run with its full path series (shared by the checks of one evaluation)."""
+    def run():
+        inputs = build_inputs(cases.base)
+        ds, _ = simulate(inputs, progress=False, series=True)
+        return {"ds": ds, "dt": inputs.steps["dt"]}
+    return cases.once("base_series", run)
+
+
 def carry_skewness(cases: Cases) -> tuple[float, float]:
-    inputs = build_inputs(cases.base)
-    ds, _ = simulate(inputs, progress=False, series=True)
-    return skewness_se(carry_returns(ds, inputs.steps["dt"]))
+    got = _base_series(cases)
+    return skewness_se(carry_returns(got["ds"], got["dt"]))
+
+
+def first_meeting_move(bank: str) -> Callable[[Cases], tuple[float, float]]:
+    """Share of baseline paths on which ``bank`` moves its rate at its first meeting after the
+    snapshot (read at the first grid date on or after the meeting day), with its SE."""
+    def measure(cases: Cases) -> tuple[float, float]:
+        ds = _base_series(cases)["ds"]
+        snap = cases.base.snapshot
+        start = np.datetime64(snap.date)
+        day = next(d for d in (np.datetime64(m) for m in getattr(snap, f"{bank}_meetings"))
+                   if d > start)
+        times = ds["time"].values.astype("datetime64[D]")
+        rates = ds[f"{bank}_rate"].values
+        k = int(np.searchsorted(times, day))
+        return mean_se((rates[:, k] != rates[:, 0]).astype(float))
+    return measure
 
 
 def _july_2024(cases: Cases) -> dict[str, tuple[float, float]]:
@@ -352,12 +377,18 @@ def _july_2024_data(md) -> tuple[float, float]:
     return got["value"], got["se"]
 
 
+def _july_2024_week_data(md) -> tuple[float, float]:
+    got = flowfacts.july_2024_week_data(md)
+    return got["value"], got["se"]
+
+
 _MOF = ("FRED DEXJPUS Friday closes around the MoF's yen purchases (MoF via nippon.com: 2.84tn "
         "yen in September 2022, 5.92tn and 3.87tn in April-May 2024, 5.53tn in July 2024; "
         "published intraday moves about 3-5%, effects faded within weeks)")
 _BIS = "BIS Bulletin 90: roughly 50-90% of a ~USD 250bn leveraged carry stock unwound in about five weeks"
 _AUG = ("FRED DEXJPUS daily closes, 5 July to 5 September 2024 (the press: from 161.95 on 3 July "
         "2024 to about 142-146 in early August, intraday)")
+_AUG_WEEK = "FRED DEXJPUS Friday closes, 5 July to 30 August 2024 (the week to 2 August: 153.86 to 146.98)"
 _RBC = "RBC via the press: life insurers from 45% to 60% hedged is about USD 170-173bn of yen buying"
 
 #: Flow facts fitted as extra moments (the runs behind them are in sim.flowfacts).
@@ -386,6 +417,13 @@ FLOW_FACTS: list[FlowFact] = [
              "closes) in the same replay", "%", math.nan, math.nan, _AUG,
              lambda c: _july_2024(c)["usdjpy_fall"], published="about 12% intraday",
              from_data=_july_2024_data),
+    # The target is computed from the data (sim.flowfacts.july_2024_week_data): how fast the
+    # fall came, the largest Friday-to-Friday fall over the replay's window, SE one week's
+    # noise.
+    FlowFact("july_2024_largest_week", "Largest one-week fall of USD/JPY (Friday closes) in "
+             "the same replay", "%", math.nan, math.nan, _AUG_WEEK,
+             lambda c: _july_2024(c)["largest_week"], published="n/a (the press gave the fall, "
+             "not its weeks)", from_data=_july_2024_week_data),
     FlowFact("hedge_response", "Yen bought by life insurers when their hedge ratio moves "
              "from 45% to 60% as a behaviour (sim.flowfacts.hedge_response)", "USD bn",
              *from_range(155.0, 185.0), _RBC, lambda c: _hedge(c)["hedge_yen_buying"],
@@ -404,6 +442,15 @@ CHECKS: list[Check] = [
     Check("carry_skewness", "Skewness of quarterly yen-carry returns (baseline, default snapshot)",
           "1", "negative", "Brunnermeier, Nagel and Pedersen (2008)", carry_skewness,
           lambda v: v < 0.0),
+    # One decision each: the model is consistent with it when a hold is its likelier outcome.
+    Check("boj_first_meeting", "Share of baseline paths on which the BoJ moves at its first "
+          "meeting after the default snapshot (23 January 2026, a month after its hike)", "1",
+          "hold (8-1, one vote for 1.0%)", "FACTS.md: nippon.com (Jiji)",
+          first_meeting_move("boj"), lambda v: v < 0.5),
+    Check("fed_first_meeting", "Share of baseline paths on which the Fed moves at its first "
+          "meeting after the default snapshot (28 January 2026)", "1", "hold",
+          "FACTS.md: ABA Banking Journal, nasdaq.com", first_meeting_move("fed"),
+          lambda v: v < 0.5),
 ]
 
 
@@ -746,9 +793,24 @@ def flows_off(smm: SMM, values: dict[str, float]) -> Evaluation | None:
     return other.evaluate(values)
 
 
-def round_values(values: dict[str, float], digits: int = 4) -> dict[str, float]:
-    """Values rounded to ``digits`` significant digits (what the fitted config records)."""
-    return {k: float(f"{v:.{digits}g}") for k, v in values.items()}
+def round_values(values: dict[str, float], parameters, digits: int = 4) -> dict[str, float]:
+    """Values rounded to ``digits`` significant digits (what the fitted config records), with
+    more digits where rounding would put a value on its bound: the recorded values must stay
+    strictly inside the bounds, or ``calibration=fitted`` could not start a fit from them."""
+    bounds = {p.key: (p.low, p.high) for p in parameters}
+    out = {}
+    for key, value in values.items():
+        low, high = bounds[key]
+        # The optimiser's logit can saturate on a bound; Parameter.to_u reads such a value as
+        # a millionth of the range inside it, and so does the record.
+        edge = 1e-6 * (high - low)
+        value = min(max(value, low + edge), high - edge)
+        for d in range(digits, 17):
+            rounded = float(f"{value:.{d}g}")
+            if low < rounded < high:
+                break
+        out[key] = rounded
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -108,6 +108,20 @@ def intervention_data(md, history_weeks: int = 52) -> dict:
             "se": float(math.sqrt(np.sum(sds ** 2)) / len(falls))}
 
 
+def _july_2024_window(md, start: str, months: int):
+    """(DEXJPUS, first day, last day) of the replay's window; data ending before it: DataError."""
+    from sim.calendar import add_months
+    from sim.marketdata import DataError
+
+    series = md["DEXJPUS"]
+    first = np.datetime64(start, "D")
+    end = add_months(first, months)
+    if series.last < end:
+        raise DataError(f"DEXJPUS: the July-2024 target needs closes to {end} ({series.span()})",
+                        value=str(md.dir))
+    return series, first, end
+
+
 def july_2024_data(md, start: str = JULY_2024_START, months: int = JULY_2024_MONTHS,
                    history_weeks: int = 52) -> dict:
     """The largest fall of USD/JPY (%, from its running peak) in FRED's daily closes over the
@@ -121,15 +135,9 @@ def july_2024_data(md, start: str = JULY_2024_START, months: int = JULY_2024_MON
     "peak", "trough"}`` (the last two are dates).  A data file that ends before the window
     does, or a window with no fall, is refused (DataError).
     """
-    from sim.calendar import add_months
     from sim.marketdata import DataError
 
-    series = md["DEXJPUS"]
-    first = np.datetime64(start, "D")
-    end = add_months(first, months)
-    if series.last < end:
-        raise DataError(f"DEXJPUS: the July-2024 target needs closes to {end} ({series.span()})",
-                        value=str(md.dir))
+    series, first, end = _july_2024_window(md, start, months)
     ok = ~np.isnan(series.values)
     dates, values = series.dates[ok], series.values[ok]
     inside = (dates >= first) & (dates <= end)
@@ -145,6 +153,30 @@ def july_2024_data(md, start: str = JULY_2024_START, months: int = JULY_2024_MON
     sd = float(np.std(100.0 * np.diff(np.log(before)), ddof=1))
     return {"value": float(falls[k]), "se": sd * math.sqrt(k - i),
             "peak": d[i], "trough": d[k]}
+
+
+def july_2024_week_data(md, start: str = JULY_2024_START, months: int = JULY_2024_MONTHS,
+                        history_weeks: int = 52) -> dict:
+    """The largest one-week fall of USD/JPY (%) in FRED's Friday closes (the last close on or
+    before each Friday) over the replay's window, as the replay's weekly check points measure
+    it (``largest_weekly_rally``: every fifth business day from the Friday snapshot), and its
+    standard error: one week's move is one draw, so SE = the standard deviation of the weekly
+    log changes over the ``history_weeks`` weeks before ``start``.  Returns ``{"value", "se",
+    "week"}`` (the Friday the week ends on).  Data that end before the window does, or a window
+    with no falling week, are refused (DataError)."""
+    from sim.marketdata import DataError, fridays
+
+    series, first, end = _july_2024_window(md, start, months)
+    days = fridays(first, end)
+    closes = series.as_of_many(days)
+    falls = 100.0 * (1.0 - closes[1:] / closes[:-1])
+    k = int(np.argmax(falls)) if falls.size else 0
+    if not falls.size or not falls[k] > 0.0:
+        raise DataError(f"DEXJPUS: USD/JPY fell in no week between {first} and {end}: no "
+                        "target for the July-2024 replay", value=str(md.dir))
+    before = series.as_of_many(fridays(first - 7 * history_weeks, first))
+    sd = float(np.std(100.0 * np.diff(np.log(before)), ddof=1))
+    return {"value": float(falls[k]), "se": sd, "week": days[k + 1]}
 
 
 def _pinned(overrides, fixed) -> list[str]:
@@ -209,8 +241,9 @@ def _run(overrides):
 def july_2024(data_dir: str, paths: int = 2000, overrides=()) -> dict[str, tuple[float, float]]:
     """The July-August 2024 replay: share of the leveraged stock unwound at its lowest within
     the two months (most of it in the five weeks to 9 August), the largest fall of USD/JPY
-    (peak to trough of the daily closes, %, as :func:`july_2024_data` measures the data), and
-    the net unwind of the Japanese institutional classes (USD bn)."""
+    (peak to trough of the daily closes, %, as :func:`july_2024_data` measures the data), its
+    largest one-week fall (Friday to Friday, %, as :func:`july_2024_week_data` measures the
+    data), and the net unwind of the Japanese institutional classes (USD bn)."""
     ds = _run(_pinned([*_data_dir(data_dir), *overrides], [f"sampler.paths={paths}", *JULY_2024]))
     out = {}
     investors = list(ds["investor"].values)
@@ -220,6 +253,7 @@ def july_2024(data_dir: str, paths: int = 2000, overrides=()) -> dict[str, tuple
         share = np.where(start > 0, (start - lev["holdings_low"].values) / np.maximum(start, 1e-12), 0.0)
         out["leveraged_unwound_share"] = mean_se(share)
     out["usdjpy_fall"] = mean_se(ds["largest_yen_appreciation"].values)
+    out["largest_week"] = mean_se(ds["largest_weekly_rally"].values)
     inst = [c for c in INSTITUTIONAL if c in investors]
     if inst:
         out["institutional_unwind"] = mean_se(

@@ -240,6 +240,34 @@ def test_capital_economics_is_a_check_against_the_baseline_on_the_same_shocks():
     assert same == (0.0, 0.0)                                   # paired: identical shocks
 
 
+def test_recorded_values_stay_strictly_inside_their_bounds():
+    """Four significant digits, more where rounding would land on a bound (a warm start with
+    calibration=fitted must be possible from what was recorded), a millionth of the range in
+    from a value the optimiser's logit saturated on."""
+    ps = [C.Parameter("a", 1.0, 4.0, "fx"), C.Parameter("b", 0.0, 3.0, "fx"),
+          C.Parameter("c", 0.02, 2.0, "fx")]
+    got = C.round_values({"a": 1.0000042, "b": 1.23456789, "c": 0.02}, ps)
+    assert got == {"a": 1.000004, "b": 1.235, "c": pytest.approx(0.02 + 1.98e-6)}
+    for p in ps:
+        assert p.low < got[p.key] < p.high
+
+
+def test_first_meeting_check_counts_the_paths_that_move_there():
+    """The January-2026 checks: a hike scripted at the BoJ's first meeting moves every path, a
+    hard spacing cap (boj_pause's penalty) none; the Fed's share is a probability with its SE."""
+    def share(bank, extra):
+        cases = C.Cases(small(extra, paths=400, months=3))
+        return C.first_meeting_move(bank)(cases)
+
+    scripted = ["scenario.events=[{date: '2026-01-23', kind: boj_decision, value: 0.25}]"]
+    assert share("boj", scripted) == (1.0, 0.0)
+    assert share("boj", ["model.policy.boj.spacing_penalty=10"]) == (0.0, 0.0)
+    value, se = share("fed", [])
+    assert 0.0 <= value <= 1.0 and se == pytest.approx(math.sqrt(value * (1 - value) / 399), rel=1e-6)
+    names = {c.name for c in C.CHECKS}
+    assert {"boj_first_meeting", "fed_first_meeting"} <= names
+
+
 def test_quick_calibration_end_to_end(tmp_path):
     """The command with the quick preset: report, tables and a fitted config that composes."""
     target = tmp_path / "fitted.yaml"

@@ -122,6 +122,28 @@ def test_july_2024_target_is_the_largest_fall_of_the_daily_closes():
 
 
 @pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs the shared FRED files")
+def test_july_2024_week_target_is_the_largest_friday_to_friday_fall():
+    """By hand from FRED's Friday closes: the week to 2 August 2024, 153.86 to 146.98; SE the
+    s.d. of the 52 weekly log changes before 5 July 2024."""
+    from sim.marketdata import DataError, MarketData, fridays
+
+    md = MarketData(SHARED_DATA)
+    got = F.july_2024_week_data(md)
+    assert got["value"] == pytest.approx(100.0 * (1.0 - 146.98 / 153.86))
+    assert str(got["week"]) == "2024-08-02"
+    prior = md["DEXJPUS"].as_of_many(fridays(np.datetime64("2023-07-07"), np.datetime64("2024-07-05")))
+    assert len(prior) == 53
+    assert got["se"] == pytest.approx(np.std(100.0 * np.diff(np.log(prior)), ddof=1))
+    # the fall of the whole episode is larger than its largest week
+    assert got["value"] < F.july_2024_data(md)["value"]
+    with pytest.raises(DataError, match="2024-09-05"):
+        F.july_2024_week_data(md.truncated(np.datetime64("2024-08-30")))
+    # a window of one Friday holds no week to fit
+    with pytest.raises(DataError, match="fell in no week"):
+        F.july_2024_week_data(md, start="2023-09-08", months=0)
+
+
+@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="needs the shared FRED files")
 def test_july_2024_replay_holds_the_flow_facts():
     """Most of the leveraged stock unwinds and USD/JPY falls as it did in FRED's daily closes
     (within the 95% interval of both errors), while Japanese institutions' flows stay small:
@@ -142,6 +164,10 @@ def test_july_2024_replay_holds_the_flow_facts():
     off, se_off = F.july_2024(str(SHARED_DATA), paths=1000,
                               overrides=["model.impact.private_flows=false"])["usdjpy_fall"]
     assert value - off > Z * math.hypot(se, se_off), (value, off)
+    # ... and not all in one week: the largest week meets the data's within both errors.
+    week = F.july_2024_week_data(MarketData(SHARED_DATA))
+    value, se = got["largest_week"]
+    assert abs(value - week["value"]) < 1.96 * math.hypot(se, week["se"]), (value, week)
     # The carry classes, not the institutions, make the move.
     assert got["institutional_unwind"][0] < 0.5 * 250.0 * got["leveraged_unwound_share"][0]
 

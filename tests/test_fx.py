@@ -46,7 +46,7 @@ def test_no_news_no_ratchet_of_the_carry_stock(date):
     vol (11.8%, 10.0%) is above its long-run level, so carry-to-risk is expected to improve and
     the median class rebuilds a little (at the fit of section 16.3 the median share sold is
     -2.5% and -1.4%, SE about 1%; the narrow leveraged crowd moves both ways, quartiles about
-    -18% and +47%)."""
+    -18% and +47%).  The lower bound (-10%) keeps a ratchet the other way out."""
     cfg = small(["model.intervention.enabled=false", "model.policy.decisions=false",
                  "snapshot=data", f"snapshot.date={date}", f"data.dir={SHARED_DATA}"],
                 paths=2000, months=3)
@@ -55,7 +55,7 @@ def test_no_news_no_ratchet_of_the_carry_stock(date):
     stock = r["holdings_initial"].sel(investor="leveraged").values
     share = lev / stock
     median = np.median(share)
-    assert median < 0.03, median
+    assert -0.10 < median < 0.03, median
 
 
 def test_private_impact_applies_the_concavity_to_the_weekly_rate():
