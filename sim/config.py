@@ -398,6 +398,7 @@ class FXConfig:
     stress_to_calm: float = num(6.0, 0.0, 365.0, unit="1/yr")
     stress_trigger: float = num(4.0, 0.0, 10_000.0, low_open=True, unit="%")  # 1000: never
     crash_intensity: float = num(0.3, 0.0, 365.0, unit="1/yr")
+    crash_scale: float = num(1.0, 0.0, 100.0, unit="1")   # multiplies crash_intensity (scenarios)
     crash_crowding: float = num(1.0, -20.0, 20.0)
     crash_mean_size: float = num(3.0, 0.0, 50.0, unit="%")
     crowding_reference: float = num(250.0, 0.0, 20_000.0, low_open=True, unit="USD bn")

@@ -280,7 +280,7 @@ def _global(cfg: Config, start: np.datetime64) -> np.ndarray:
     g["eta"] = m.fx.spread_elasticity / 100.0
     g["long_run_logvol"] = math.log(m.fx.long_run_vol / 100.0)
     g["stress_vol_multiplier"] = m.fx.stress_vol_multiplier
-    g["crash_intensity"] = m.fx.crash_intensity
+    g["crash_intensity"] = m.fx.crash_intensity * m.fx.crash_scale
     g["crash_crowding"] = m.fx.crash_crowding
     g["crash_mean_size"] = m.fx.crash_mean_size / 100.0
     g["crowding_reference"] = m.fx.crowding_reference
@@ -498,7 +498,8 @@ def path_parameters(inputs: Inputs, start: int, stop: int) -> tuple[np.ndarray, 
     cfg, fx = inputs.cfg, inputs.cfg.model.fx
     carry = np.array([cfg.investors[n].carry for n in inputs.investors], dtype=bool)
     crowd = cpar["holdings"][:, carry].sum(axis=1)
-    lam = fx.crash_intensity * np.exp(fx.crash_crowding * (crowd / fx.crowding_reference - 1.0))
+    lam = (fx.crash_intensity * fx.crash_scale
+           * np.exp(fx.crash_crowding * (crowd / fx.crowding_reference - 1.0)))
     jump_var = lam * 2.0 * (fx.crash_mean_size / 100.0) ** 2     # E[J^2] of an exponential jump
     spread_var, cross = spread_variance_rate(cfg)
     par["logvol0"] = start_logvol((cfg.snapshot.fx_vol / 100.0) ** 2, spread_var + jump_var, cross)

@@ -317,6 +317,26 @@ def _signal_slope(cls, rates, vol_pct, dvol):
 
 
 @kernel(inline="always")
+def crash_hazard(g, classes, holders, dt, hazard, u):
+    """One sub-step of length ``dt`` (years) of the crash process, given no crash yet in the
+    step: the intensity follows the carry classes' holdings at the sub-step's start (section
+    6.2), ``hazard`` is the step's cumulative hazard before it, and the step's crash uniform
+    ``u`` falls in this sub-step when it lies below the probability of a first crash by its end
+    (the inverse transform of the first crash's time: one uniform a step, and on a one-sub-step
+    grid exactly the rule u < 1 - exp(-lambda dt)).  Returns (the jumps' compensator for the
+    sub-step, in log points: the chance of a crash in it given none before, times the mean
+    size; the cumulative hazard; whether the crash falls here)."""
+    crowd = 0.0
+    for c in range(classes.shape[0]):
+        if classes[c].carry:
+            crowd += holders[c].holdings
+    lam = g.crash_intensity * math.exp(g.crash_crowding * (crowd / g.crowding_reference - 1.0))
+    h = lam * dt
+    hazard += h
+    return (1.0 - math.exp(-h)) * g.crash_mean_size, hazard, u < 1.0 - math.exp(-hazard)
+
+
+@kernel(inline="always")
 def _ewma_variance(var, ewma, r, dt):
     """Realised variance after a move ``r`` over ``dt`` years since the last weekly check point,
     from the variance ``var`` there and the EWMA weight ``ewma`` of that time."""
@@ -825,22 +845,16 @@ def simulate_path(rng, model, per_path, outs, p, scratch):
         # volatility (times the stress multiplier), and compensated crash jumps, so that the
         # expected log change without news is zero.
         vol = math.exp(logvol) * (g.stress_vol_multiplier if stress else 1.0)
-        crowd = 0.0
-        for c in range(n_cls):
-            if model.classes[c].carry:
-                crowd += holders[c].holdings
-        lam = g.crash_intensity * math.exp(g.crash_crowding * (crowd / g.crowding_reference - 1.0))
-        p_crash = 1.0 - math.exp(-lam * dt)
-        crash = shocks.crash < p_crash
-        jump = g.crash_mean_size * -math.log(shocks.crash_size) if crash else 0.0
-        # The continuous part of the move (spread, diffusion, the jumps' compensator) is spread
-        # evenly over the step's sub-steps; a crash falls in one of them, drawn from where the
-        # crash uniform fell below its probability (uniform given a crash); the step's official
-        # flows and scripted shocks come in its first sub-step.
+        # The continuous part of the move (spread, diffusion) is spread evenly over the step's
+        # sub-steps; the step's official flows and scripted shocks come in its first sub-step;
+        # a crash, and the jumps' compensator, follow the carry stock sub-step by sub-step
+        # (crash_hazard, in the loop below).
         n_sub = step.subs
-        smooth = (g.eta * d_spread + vol * step.sqrt_dt * e_fx + p_crash * g.crash_mean_size) / n_sub
+        smooth = (g.eta * d_spread + vol * step.sqrt_dt * e_fx) / n_sub
         scripted = math.log1p(step.ev_fx_shock / 100.0)
-        crash_sub = min(int(n_sub * shocks.crash / p_crash), n_sub - 1) if crash else -1
+        crash = False
+        crash_sub = -1
+        hazard = 0.0
         logvol = _ou(logvol, g.long_run_logvol, step.a_logvol, step.s_logvol, shocks.vol_shock)
         external = step.ev_intervention
         since_interv += dt
@@ -878,13 +892,19 @@ def simulate_path(rng, model, per_path, outs, p, scratch):
             s = step.first_sub + j
             sub = model.substeps[s]
             d_exo = smooth
+            if not crash:
+                comp, hazard, crash = crash_hazard(g, model.classes, holders, dt / n_sub,
+                                                   hazard, shocks.crash)
+                d_exo += comp
+                if crash:
+                    crash_sub = j
             off = 0.0
             if j == 0:
                 d_exo += scripted
                 off = official
             k_private = (k_stress if crash and j > crash_sub else k) if g.private_flows else 0.0
             if j == crash_sub:
-                d_exo -= jump
+                d_exo -= g.crash_mean_size * -math.log(shocks.crash_size)
             dx_exo += d_exo
             decayed = transient * sub.decay
             x_pre = x_sub + d_exo + (decayed - transient)

@@ -63,6 +63,18 @@ def official_impact(flow, k, limit, announcement):
     return np.where(flow == 0.0, 0.0, out)
 
 
+def crash_hazard(g, classes, hold, dt, hazard, u):
+    """sim.kernels.crash_hazard for every path: (compensator, cumulative hazard, crash here)."""
+    crowd = np.zeros(hold.shape[0])
+    for c, cls in enumerate(classes):
+        if cls["carry"]:
+            crowd = crowd + hold[:, c]
+    lam = g["crash_intensity"] * np.exp(g["crash_crowding"] * (crowd / g["crowding_reference"] - 1.0))
+    h = lam * dt
+    hazard = hazard + h
+    return (1.0 - np.exp(-h)) * g["crash_mean_size"], hazard, u < 1.0 - np.exp(-hazard)
+
+
 def crossed_share(m, mu, width, phi0, rebuild):
     """The crossed share and its derivative in the signal m."""
     z = (m - mu) / width
@@ -434,21 +446,13 @@ def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws
         spread = new_spread
 
         vol = np.exp(logvol) * np.where(stress, g["stress_vol_multiplier"], 1.0)
-        crowd = np.zeros(n)
-        for c, cls in enumerate(classes):
-            if cls["carry"]:
-                crowd = crowd + hold[:, c]
-        lam = g["crash_intensity"] * np.exp(g["crash_crowding"] * (crowd / g["crowding_reference"] - 1.0))
-        p_crash = 1.0 - np.exp(-lam * dt)
-        crash = z["crash"] < p_crash
-        jump = np.where(crash, g["crash_mean_size"] * -np.log(z["crash_size"]), 0.0)
         n_sub = int(sc["subs"])
-        smooth = (g["eta"] * d_spread + vol * sc["sqrt_dt"] * e_fx
-                  + p_crash * g["crash_mean_size"]) / n_sub
+        smooth = (g["eta"] * d_spread + vol * sc["sqrt_dt"] * e_fx) / n_sub
         scripted = np.log1p(sc["ev_fx_shock"] / 100.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            crash_sub = np.where(crash, np.minimum((n_sub * z["crash"] / p_crash).astype(np.int64),
-                                                   n_sub - 1), -1)
+        jump = g["crash_mean_size"] * -np.log(z["crash_size"])
+        crash = np.zeros(n, dtype=bool)
+        crash_sub = np.full(n, -1)
+        hazard = np.zeros(n)
         logvol = ou(logvol, g["long_run_logvol"], sc["a_logvol"], sc["s_logvol"], z["vol_shock"])
         since_interv = since_interv + dt
         interv = (g["intervention_on"] & (x > g["intervention_loglevel"])
@@ -473,7 +477,11 @@ def simulate(inputs: Inputs, params: np.ndarray, class_params: np.ndarray, draws
         for j in range(n_sub):
             si = int(sc["first_sub"]) + j
             sub = mdl.substeps[si]
-            d_exo = smooth + (scripted if j == 0 else 0.0)
+            comp, hazard_new, hit = crash_hazard(g, classes, hold, dt / n_sub, hazard, z["crash"])
+            d_exo = np.where(crash, smooth, smooth + comp) + (scripted if j == 0 else 0.0)
+            hazard = np.where(crash, hazard, hazard_new)
+            crash_sub = np.where(~crash & hit, j, crash_sub)
+            crash = crash | hit
             d_exo = np.where(crash_sub == j, d_exo - jump, d_exo)
             dx_exo = dx_exo + d_exo
             off = official if j == 0 else np.zeros(n)

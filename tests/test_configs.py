@@ -23,6 +23,18 @@ def test_every_config_composes_and_runs(group, name):
     assert ds.sizes["path"] == 64
 
 
+def test_risk_off_doubles_the_fitted_crash_intensity():
+    """A scenario scales the calibrated intensity (fx.crash_scale) rather than replacing it: a
+    fixed number in the scenario would undo the fit, and lowered the intensity once the fit
+    rose above it."""
+    from sim.inputs import build_inputs
+
+    base, risk = (build_inputs(load_config(o)).model.glob["crash_intensity"][0]
+                  for o in ([], ["scenario=risk_off"]))
+    assert float(risk) == pytest.approx(2.0 * float(base))
+    assert float(base) == pytest.approx(load_config([]).model.fx.crash_intensity)
+
+
 def test_default_is_the_market_snapshot_and_the_seed_one_is_an_override_away():
     cfg = load_config()
     assert cfg.snapshot.name == "market_2025_12"

@@ -44,9 +44,10 @@ def test_no_news_no_ratchet_of_the_carry_stock(date):
     share sold was 3.7% (SE 0.3%) and 5.9% (SE 0.5%) at an earlier fit; the bound is 3%, which
     the edge rule fails by more than 5 SEs at the 2023 date.  One-sided: at both dates realised
     vol (11.8%, 10.0%) is above its long-run level, so carry-to-risk is expected to improve and
-    the median class rebuilds a little (at the fit of section 16.3 the median share sold is
-    -2.5% and -1.4%, SE about 1%; the narrow leveraged crowd moves both ways, quartiles about
-    -18% and +47%).  The lower bound (-10%) keeps a ratchet the other way out."""
+    the median class rebuilds a little (at the values of section 16.3 the median share sold is
+    -3.4% and -1.5%, SE about 1.4% and 1.0%; the narrow leveraged crowd moves both ways,
+    quartiles about -20% and +45%).  The lower bound (-10%) keeps a ratchet the other way
+    out."""
     cfg = small(["model.intervention.enabled=false", "model.policy.decisions=false",
                  "snapshot=data", f"snapshot.date={date}", f"data.dir={SHARED_DATA}"],
                 paths=2000, months=3)
@@ -115,11 +116,11 @@ def test_weekly_and_daily_runs_agree_on_the_crash_weeks_over_two_years():
     daily on the weekly dates (20,000 paths each, within 4 SE): the share of paths with a week
     above 10% and the 95% and 99% quantiles.  With a crash's stress liquidity starting only at
     the next step on the weekly grid, the share was 9.0% weekly against 10.9% daily (z -6.2)
-    and the 95% quantile 11.5% against 12.2% (z -5.8).  At the shipped fit the share is 9.5%
-    against 9.0% (z 1.7); 5.7% against 5.0% (z 3.2) at the previous fit, 13.5% against 12.4%
-    at the one before.  The body is not held: the weekly grid has more paths with a 5% week
-    (0.462 against 0.441 at the shipped fit, 0.343 against 0.325 at the previous one), a
-    residual that comes with the leveraged class (docs/model.md 8.1)."""
+    and the 95% quantile 11.5% against 12.2% (z -5.8).  At the shipped values the share is
+    12.3% against 11.3% (z 2.9) and the 95% quantile 12.43% against 12.10% (z 3.1); with the
+    leveraged crowd narrower than the calibration's bound on its width (0.030), the quantile's
+    z was 4.1.  The body is not held: the weekly grid's median largest weekly rally is 5.18%
+    against 4.98% (z 4.6), a residual that comes with the leveraged class (docs/model.md 8.1)."""
     out = {}
     for step in ("weekly", "daily"):
         # the kernel's own tracker of the largest rally between weekly dates (no path series)
