@@ -367,19 +367,17 @@ def _hedge(cases: Cases) -> dict[str, tuple[float, float]]:
     return cases.once("hedge", lambda: flowfacts.hedge_response(overrides=cases.overrides))
 
 
-def _intervention_data(md) -> tuple[float, float]:
-    got = flowfacts.intervention_data(md)
-    return got["value"], got["se"]
+def _value_se(target: Callable[..., dict]) -> Callable[..., tuple[float, float]]:
+    """A flow fact's data side: (value, SE) of a ``sim.flowfacts`` target computed from the data."""
+    def resolve(md) -> tuple[float, float]:
+        got = target(md)
+        return got["value"], got["se"]
+    return resolve
 
 
-def _july_2024_data(md) -> tuple[float, float]:
-    got = flowfacts.july_2024_data(md)
-    return got["value"], got["se"]
-
-
-def _july_2024_week_data(md) -> tuple[float, float]:
-    got = flowfacts.july_2024_week_data(md)
-    return got["value"], got["se"]
+_intervention_data = _value_se(flowfacts.intervention_data)
+_july_2024_data = _value_se(flowfacts.july_2024_data)
+_july_2024_week_data = _value_se(flowfacts.july_2024_week_data)
 
 
 _MOF = ("FRED DEXJPUS Friday closes around the MoF's yen purchases (MoF via nippon.com: 2.84tn "

@@ -495,12 +495,11 @@ def path_parameters(inputs: Inputs, start: int, stop: int) -> tuple[np.ndarray, 
     for i, priors in enumerate(inputs.class_priors):
         cpar["holdings"][:, i] = np.maximum(draw(priors["holdings"]), 0.0)
         cpar["repatriation"][:, i] = np.clip(draw(priors["repatriation"]), 0.0, 1.0)
-    cfg, fx = inputs.cfg, inputs.cfg.model.fx
+    cfg, g = inputs.cfg, inputs.model.glob[0]   # the kernel's crash parameters (scale applied)
     carry = np.array([cfg.investors[n].carry for n in inputs.investors], dtype=bool)
     crowd = cpar["holdings"][:, carry].sum(axis=1)
-    lam = (fx.crash_intensity * fx.crash_scale
-           * np.exp(fx.crash_crowding * (crowd / fx.crowding_reference - 1.0)))
-    jump_var = lam * 2.0 * (fx.crash_mean_size / 100.0) ** 2     # E[J^2] of an exponential jump
+    lam = g["crash_intensity"] * np.exp(g["crash_crowding"] * (crowd / g["crowding_reference"] - 1.0))
+    jump_var = lam * 2.0 * g["crash_mean_size"] ** 2     # E[J^2] of an exponential jump
     spread_var, cross = spread_variance_rate(cfg)
     par["logvol0"] = start_logvol((cfg.snapshot.fx_vol / 100.0) ** 2, spread_var + jump_var, cross)
     return par, cpar
