@@ -402,7 +402,7 @@ class FXConfig:
     crash_crowding: float = num(1.0, -20.0, 20.0)
     crash_mean_size: float = num(3.0, 0.0, 50.0, unit="%")
     crowding_reference: float = num(250.0, 0.0, 20_000.0, low_open=True, unit="USD bn")
-    vol_halflife_weeks: float = num(13.0, **WEEKS)
+    vol_halflife_weeks: float = num(4.0, **WEEKS)
 
 
 @dataclass
