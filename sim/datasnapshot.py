@@ -169,7 +169,7 @@ def last_move(md: MarketData, bank: str, day) -> np.datetime64:
     return min(dates[changed[-1] + 1], _day(day))
 
 
-def realised_vol(md: MarketData, day, halflife_weeks: float = 13.0) -> float:
+def realised_vol(md: MarketData, day, halflife_weeks: float) -> float:
     """EWMA volatility of weekly (Friday) log changes of USD/JPY known on ``day``, % p.a."""
     day = _day(day)
     fx = md["DEXJPUS"]
@@ -223,8 +223,9 @@ def typical_meetings(bank: str, start, end) -> list[str]:
 
 
 def data_levels(md: MarketData, date: str, horizon_months: int,
-                halflife_weeks: float = 13.0) -> dict:
-    """Every snapshot field the data give, as known on ``date``."""
+                halflife_weeks: float) -> dict:
+    """Every snapshot field the data give, as known on ``date``; ``fx_vol`` with the model's
+    realised-volatility half-life (``model.fx.vol_halflife_weeks``)."""
     from sim.calendar import add_months, parse_date
 
     day = parse_date(date, "snapshot.date")

@@ -117,10 +117,11 @@ def test_weekly_and_daily_runs_agree_on_the_crash_weeks_over_two_years():
     above 10% and the 95% and 99% quantiles.  With a crash's stress liquidity starting only at
     the next step on the weekly grid, the share was 9.0% weekly against 10.9% daily (z -6.2)
     and the 95% quantile 11.5% against 12.2% (z -5.8).  At the shipped values the share is
-    12.3% against 11.3% (z 2.9) and the 95% quantile 12.43% against 12.10% (z 3.1); with the
-    leveraged crowd narrower than the calibration's bound on its width (0.030), the quantile's
-    z was 4.1.  The body is not held: the weekly grid's median largest weekly rally is 5.18%
-    against 4.98% (z 4.6), a residual that comes with the leveraged class (docs/model.md 8.1)."""
+    8.9% against 8.4% (z 1.9) and the 95% quantile 11.88% against 11.64% (z 1.9); with the
+    leveraged crowd narrower than the calibration's bound on its width (0.030, an earlier fit),
+    the quantile's z was 4.1.  The body is not held: the weekly grid's median largest weekly
+    rally is 4.23% against 4.09% (z 5.4), a residual that comes with the leveraged class
+    (docs/model.md 8.1)."""
     out = {}
     for step in ("weekly", "daily"):
         # the kernel's own tracker of the largest rally between weekly dates (no path series)

@@ -12,8 +12,12 @@ from tests.helpers import SHARED_DATA
 from sim.compose import load_config
 from sim.datasnapshot import (BOJ_DECISIONS, FED_DECISIONS, boj_grid, data_levels, fed_grid,
                               policy_rate, typical_meetings)
+from sim.config import FXConfig
 from sim.pipeline import simulate
 from sim.marketdata import SERIES, DataError, MarketData, read_series
+
+#: The model's realised-volatility half-life, which the snapshot's fx_vol uses.
+HALFLIFE = FXConfig().vol_halflife_weeks
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -90,7 +94,7 @@ def test_dated_decisions_override_and_are_on_their_grid(md):
 
 
 def test_snapshot_levels_from_data(md):
-    levels = data_levels(md, "2024-07-03", 24)
+    levels = data_levels(md, "2024-07-03", 24, HALFLIFE)
     day = np.datetime64("2024-07-03")
     assert levels["usdjpy"] == md["DEXJPUS"].as_of(day) == 161.48
     assert levels["ust10"] == md["DGS10"].as_of(day)
@@ -116,11 +120,11 @@ def _copy_with_future_changed(tmp_path: Path, day: str) -> Path:
 @pytest.mark.parametrize("day", ["2008-09-12", "2024-07-03"])
 def test_snapshot_has_no_look_ahead(tmp_path, md, day):
     changed = MarketData(_copy_with_future_changed(tmp_path, day))
-    assert data_levels(changed, day, 24) == data_levels(md, day, 24)
-    assert data_levels(md.truncated(np.datetime64(day)), day, 24) == data_levels(md, day, 24)
+    assert data_levels(changed, day, 24, HALFLIFE) == data_levels(md, day, 24, HALFLIFE)
+    assert data_levels(md.truncated(np.datetime64(day)), day, 24, HALFLIFE) == data_levels(md, day, 24, HALFLIFE)
     # the changed data are read: the day after, the levels differ
     later = str(np.datetime64(day) + 7)
-    assert data_levels(changed, later, 24)["usdjpy"] == 999.0
+    assert data_levels(changed, later, 24, HALFLIFE)["usdjpy"] == 999.0
 
 
 def test_meeting_calendars_put_a_meeting_in_the_first_weeks():
@@ -161,13 +165,13 @@ def test_existing_snapshots_are_untouched():
 def test_date_before_a_series_starts(md):
     with pytest.raises(DataError, match=r"IRSTCI01JPM156N: no observation known on 1990-01-05 "
                                         r"\(IRSTCI01JPM156N.csv holds 1992-10-01 to 2024-01-01"):
-        data_levels(md, "1990-01-05", 12)
+        data_levels(md, "1990-01-05", 12, HALFLIFE)
 
 
 def test_missing_series(tmp_path):
     shutil.copy(SHARED_DATA / "DEXJPUS.csv", tmp_path / "DEXJPUS.csv")
     with pytest.raises(DataError, match=r"FEDFUNDS: file .*FEDFUNDS.csv not found"):
-        data_levels(MarketData(tmp_path), "2010-01-08", 12)
+        data_levels(MarketData(tmp_path), "2010-01-08", 12, HALFLIFE)
 
 
 @pytest.mark.parametrize("content, message", [
