@@ -272,12 +272,23 @@ INSURER_HEDGE = ((np.datetime64("2010-06-30"), 0.80), (np.datetime64("2025-03-31
 #: Before that date, carry positions scale with the differential at the date: speculators'
 #: positions grow with the rate differential (Brunnermeier, Nagel and Pedersen 2008, FACTS.md).
 CARRY_REFERENCE = (np.datetime64("2024-08-01"), 5.275)
+#: The 2024 unwind: roughly 50-90% of that stock unwound within about five weeks to early August
+#: 2024 (BIS Bulletin 90, FACTS.md); the midpoint, as the calibration's target (docs/model.md
+#: 16.1), dated at the end of the week of the fall (9 August 2024).
+CARRY_UNWIND = (np.datetime64("2024-08-09"), 0.70)
 
 
-def carry_scale(levels: dict) -> float:
-    """Carry positions at a data snapshot relative to the configs' (before August 2024): the
-    policy differential at the date over the differential of the BIS estimate, floored at 0."""
-    return round(max(levels["fed_rate"] - levels["boj_rate"], 0.0) / CARRY_REFERENCE[1], 4)
+def carry_scale(levels: dict, rebuild_weeks: float) -> float:
+    """Carry positions at a data snapshot relative to the configs'.  Before August 2024: the
+    policy differential at the date over the differential of the BIS estimate, floored at 0.
+    From then on: what the 2024 unwind left, rebuilding towards the configs' stock with the
+    leveraged class's re-entry time ``rebuild_weeks`` (after August 2024 positions were rebuilt
+    within months), so a snapshot of September 2024 does not start with the stock of July."""
+    day = _day(levels["date"])
+    if day < CARRY_REFERENCE[0]:
+        return round(max(levels["fed_rate"] - levels["boj_rate"], 0.0) / CARRY_REFERENCE[1], 4)
+    weeks = max(float((day - CARRY_UNWIND[0]).astype(int)) / 7.0, 0.0)
+    return round(1.0 - CARRY_UNWIND[1] * math.exp(-weeks / rebuild_weeks), 4)
 
 
 def insurer_hedge_ratio(day) -> float:
@@ -319,11 +330,15 @@ POINT_IN_TIME = (
          "with thresholds relative to the snapshot's signal (threshold_distance): against "
          "thresholds placed for 2025, another hedge ratio alone would start an exit",
          before=INSURER_HEDGE[-1][0] + 1, requires="investors.life_insurers.threshold_distance"),
-    Rule("snapshot.carry_positions", lambda get, lv: carry_scale(lv),
+    Rule("snapshot.carry_positions",
+         lambda get, lv: carry_scale(lv, get("investors.leveraged.rebuild_weeks")
+                                     or get("investors.leveraged.adjustment_weeks")),
          "carry positions of the BIS estimate (USD 250bn, before August 2024) at a 5.275pp "
          "policy differential; earlier, every carry class's positions scale with the date's "
          "differential (Brunnermeier, Nagel and Pedersen 2008): near zero at zero rates, 0.9x "
-         "in 2007", before=CARRY_REFERENCE[0]),
+         "in 2007; after the August-2024 unwind (70% of the stock, BIS), what it left, "
+         "rebuilding with the leveraged class's re-entry time",
+         requires="investors.leveraged.adjustment_weeks"),
     Rule("investors.gpif.foreign_weight", lambda get, lv: get("investors.gpif.target_weight"),
          "the 52.01% foreign weight is GPIF's of March 2025: at other dates the weight starts "
          "at the policy mix's target (no drift to rebalance at the start)"),

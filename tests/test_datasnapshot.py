@@ -1,4 +1,6 @@
 """The embedded default snapshot against the data, and the point-in-time rules of snapshot=data."""
+import math
+
 import numpy as np
 import pytest
 
@@ -110,17 +112,23 @@ def test_carry_positions_scale_with_the_policy_differential():
     """The BIS estimate is the stock at the July 2024 differential: the replay's snapshot keeps
     it whole; at zero rates the carry classes start near empty; the scale multiplies every
     draw of the holdings' prior, so the mean drawn stock scales with it."""
-    from sim.datasnapshot import CARRY_REFERENCE, carry_scale
+    from sim.datasnapshot import CARRY_REFERENCE, CARRY_UNWIND, carry_scale
 
     july = _data("2024-07-05")
     assert july.snapshot.carry_positions == 1.0
     assert july.snapshot.fed_rate - july.snapshot.boj_rate == pytest.approx(CARRY_REFERENCE[1])
     zirp = _data("2012-06-29")
     assert zirp.snapshot.carry_positions == carry_scale(
-        {"fed_rate": zirp.snapshot.fed_rate, "boj_rate": zirp.snapshot.boj_rate}) < 0.01
-    assert carry_scale({"fed_rate": 0.125, "boj_rate": 0.5}) == 0.0
-    # after the BIS estimate's date the configs' positions stand
-    assert _data("2025-06-27").snapshot.carry_positions == 1.0
+        {"date": "2012-06-29", "fed_rate": zirp.snapshot.fed_rate,
+         "boj_rate": zirp.snapshot.boj_rate}, 13.0) < 0.01
+    assert carry_scale({"date": "2012-06-29", "fed_rate": 0.125, "boj_rate": 0.5}, 13.0) == 0.0
+    # after the August-2024 unwind: what it left (30%), rebuilding with the leveraged class's
+    # re-entry time towards the configs' positions
+    rebuild = july.investors["leveraged"].rebuild_weeks
+    for day, weeks in (("2024-08-09", 0.0), ("2024-09-27", 7.0), ("2025-06-27", 46.0)):
+        expected = round(1.0 - CARRY_UNWIND[1] * math.exp(-weeks / rebuild), 4)
+        assert _data(day).snapshot.carry_positions == expected, day
+    assert CARRY_UNWIND[1] == 0.70 and _data("2024-08-09").snapshot.carry_positions == 0.3
 
     from sim.inputs import build_inputs, path_parameters
     base = load_config(["sampler.paths=400"])
