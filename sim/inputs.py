@@ -174,6 +174,12 @@ def _plan(cfg: Config) -> Plan:
                 scheduler=smp.scheduler, workers=smp.workers, progress=cfg.output.progress)
 
 
+def _meeting_sub(dates: np.ndarray, steps: np.ndarray, t: int, day: np.datetime64) -> int:
+    """The sub-step of step ``t`` from which a decision on ``day`` holds: its business day in
+    the step, on the investors' clock (the last sub-step at most; 0 with one sub-step a step)."""
+    return min(business_day_index(dates, t, day), int(steps["subs"][t]) - 1)
+
+
 def _schedule(cfg: Config, dates: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """STEP records and the MEETING records of each bank."""
     snap, m = cfg.snapshot, cfg.model
@@ -185,6 +191,12 @@ def _schedule(cfg: Config, dates: np.ndarray) -> tuple[np.ndarray, dict[str, np.
     steps["dt"] = dt
     steps["sqrt_dt"] = np.sqrt(dt)
     steps["weeks"] = weeks
+    # The investors' clock (docs/model.md 8.1): with clock=daily a step of k business days holds
+    # k sub-steps, so investors trade once a business day whatever the output grid.
+    if m.feedback.clock == "daily":
+        steps["subs"] = np.maximum(np.rint(weeks * 5.0), 1.0).astype(np.int64)
+    else:
+        steps["subs"] = 1
     steps["p_fiscal"] = 1.0 - np.exp(-m.yields.fiscal_jump_intensity * dt)
     steps["p_calm_to_stress"], steps["p_stress_to_calm"] = _regime_switches(
         m.fx.calm_to_stress, m.fx.stress_to_calm, dt)
@@ -226,7 +238,7 @@ def _schedule(cfg: Config, dates: np.ndarray) -> tuple[np.ndarray, dict[str, np.
         for day in days:  # in date order, so the step's last meeting counts (as meeting_steps)
             t = step_of(dates, day)
             if t >= 0:
-                meetings[bank]["sub"][t] = business_day_index(dates, t, day)
+                meetings[bank]["sub"][t] = _meeting_sub(dates, steps, t, day)
 
     for i, ev in enumerate(cfg.scenario.events):
         key = f"scenario.events[{i}]"
@@ -240,7 +252,7 @@ def _schedule(cfg: Config, dates: np.ndarray) -> tuple[np.ndarray, dict[str, np.
             meeting = meetings[bank][t:t + 1]
             meeting["meets"] = True  # a scripted decision off the calendar is an unscheduled meeting
             meeting["after"] = time_to_step_end(dates, t, day)
-            meeting["sub"] = business_day_index(dates, t, day)
+            meeting["sub"] = _meeting_sub(dates, steps, t, day)
             meeting["override"] = L.OVERRIDES.index(override)
             meeting["move"] = ev.value
             meeting["probability"] = ev.probability
@@ -339,19 +351,17 @@ def ewma_weight(years, halflife_weeks):
 
 
 def _substeps(cfg: Config, steps: np.ndarray) -> np.ndarray:
-    """SUBSTEP records of the investors' clock; sets each step's ``first_sub`` and ``subs``.
+    """SUBSTEP records of the investors' clock (each step's ``subs``, set by ``_schedule``);
+    sets each step's ``first_sub``.
 
     With ``model.feedback.clock=daily`` a step of k business days holds k sub-steps of equal
     length (a daily grid one each), so investors trade once a business day whatever the output
     grid; with ``step`` every step is one sub-step (docs/model.md, section 8.1).
     """
     m = cfg.model
-    if m.feedback.clock == "daily":
-        subs = np.maximum(np.rint(steps["weeks"] * 5.0), 1.0).astype(np.int64)
-    else:
-        subs = np.ones(len(steps), dtype=np.int64)
+    subs = steps["subs"].astype(np.int64)
     first = np.concatenate([[0], np.cumsum(subs)[:-1]])
-    steps["first_sub"], steps["subs"] = first, subs
+    steps["first_sub"] = first
     owner = np.repeat(np.arange(len(steps)), subs)
     n = subs[owner]
     left = first[owner] + n - 1 - np.arange(subs.sum())   # sub-steps left after this one
@@ -412,8 +422,6 @@ def build_inputs(cfg: Config) -> Inputs:
     steps, meetings = _schedule(cfg, dates)
     investors = [name for name, c in cfg.investors.items() if c.enabled]
     substeps = _substeps(cfg, steps)
-    for bank in meetings:  # a meeting's business day, as a sub-step of the investors' clock
-        meetings[bank]["sub"] = np.minimum(meetings[bank]["sub"], steps["subs"] - 1)
     classes, class_steps = _classes(cfg, investors, substeps)
     (chol_calm, chol_stress), notes = correlation_factors(cfg)
     model = L.Model(glob=_global(cfg, start), boj=_bank(m.policy.boj), fed=_bank(m.policy.fed),
