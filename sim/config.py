@@ -589,6 +589,12 @@ class Config:
     smm: SMMConfig = field(default_factory=SMMConfig)
 
 
+def rebuild_time(investor) -> float:
+    """A class's re-entry time in weeks: ``rebuild_weeks``, or ``adjustment_weeks`` when it is
+    null (a typed class or its DictConfig node)."""
+    return investor.adjustment_weeks if investor.rebuild_weeks is None else investor.rebuild_weeks
+
+
 def register_configs() -> None:
     """Register the root schema and one schema per group in Hydra's ConfigStore."""
     cs = ConfigStore.instance()

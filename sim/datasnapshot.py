@@ -26,6 +26,7 @@ from dataclasses import dataclass, fields, is_dataclass, replace
 import numpy as np
 from omegaconf import DictConfig
 
+from sim.config import rebuild_time
 from sim.marketdata import DataError, MarketData, Series, fridays, month_end
 
 #: Day the FOMC moved from a single target to a 25bp target range (FOMC statement, 16 Dec 2008).
@@ -331,8 +332,7 @@ POINT_IN_TIME = (
          "thresholds placed for 2025, another hedge ratio alone would start an exit",
          before=INSURER_HEDGE[-1][0] + 1, requires="investors.life_insurers.threshold_distance"),
     Rule("snapshot.carry_positions",
-         lambda get, lv: carry_scale(lv, get("investors.leveraged.rebuild_weeks")
-                                     or get("investors.leveraged.adjustment_weeks")),
+         lambda get, lv: carry_scale(lv, rebuild_time(get("investors.leveraged"))),
          "carry positions of the BIS estimate (USD 250bn, before August 2024) at a 5.275pp "
          "policy differential; earlier, every carry class's positions scale with the date's "
          "differential (Brunnermeier, Nagel and Pedersen 2008): near zero at zero rates, 0.9x "

@@ -174,8 +174,7 @@ def july_2024_week_data(md, start: str = JULY_2024_START, months: int = JULY_202
     if not falls.size or not falls[k] > 0.0:
         raise DataError(f"DEXJPUS: USD/JPY fell in no week between {first} and {end}: no "
                         "target for the July-2024 replay", value=str(md.dir))
-    before = series.as_of_many(fridays(first - 7 * history_weeks, first))
-    sd = float(np.std(100.0 * np.diff(np.log(before)), ddof=1))
+    sd = float(np.std(_weekly_changes(md, first, history_weeks), ddof=1))
     return {"value": float(falls[k]), "se": sd, "week": days[k + 1]}
 
 

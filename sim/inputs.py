@@ -17,7 +17,7 @@ from sim import layout as L
 from sim.calendar import (BUSINESS_DAYS_PER_YEAR, business_day_index, meeting_dates,
                           meeting_steps, parse_date, step_lengths, step_of, time_grid,
                           time_to_step_end)
-from sim.config import Config, PriorConfig
+from sim.config import Config, PriorConfig, rebuild_time
 from sim.rng import draw_prior, parameter_uniforms
 from sim.validate import ConfigError, as_matrix, check_correlation, validate
 
@@ -359,7 +359,7 @@ def _substeps(cfg: Config, steps: np.ndarray) -> np.ndarray:
     grid; with ``step`` every step is one sub-step (docs/model.md, section 8.1).
     """
     m = cfg.model
-    subs = steps["subs"].astype(np.int64)
+    subs = steps["subs"]
     first = np.concatenate([[0], np.cumsum(subs)[:-1]])
     steps["first_sub"] = first
     owner = np.repeat(np.arange(len(steps)), subs)
@@ -399,8 +399,7 @@ def _classes(cfg: Config, investors: list[str], substeps: np.ndarray):
         r["foreign_weight"] = c.foreign_weight
         r["target_weight"] = c.target_weight
         class_steps["speed"][:, i] = 1.0 - np.exp(-weeks / c.adjustment_weeks)
-        rebuild = c.adjustment_weeks if c.rebuild_weeks is None else c.rebuild_weeks
-        class_steps["rebuild_speed"][:, i] = 1.0 - np.exp(-weeks / rebuild)
+        class_steps["rebuild_speed"][:, i] = 1.0 - np.exp(-weeks / rebuild_time(c))
         class_steps["basis_speed"][:, i] = 1.0 - np.exp(-weeks / c.basis_weeks)
         timing = evaluation_timing(weeks / c.adjustment_weeks)
         since_at = substeps["since_check"] - (1.0 - timing) * dt
@@ -485,6 +484,12 @@ def start_logvol(var0, other_var, cross: float = 0.0):
     return np.log(np.maximum(s, MIN_DIFFUSION_SHARE * np.sqrt(var0)))
 
 
+def crash_intensity(g, crowd):
+    """Crashes a year at carry positions ``crowd`` (USD bn, any array shape), with the global
+    record ``g``'s parameters (docs/model.md 6.2; the kernel's ``crash_hazard`` in numba)."""
+    return g["crash_intensity"] * np.exp(g["crash_crowding"] * (crowd / g["crowding_reference"] - 1.0))
+
+
 def path_parameters(inputs: Inputs, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-path parameter draws for global paths [start, stop): PATH_PARAM records and
     CLASS_PARAM records (paths x classes)."""
@@ -506,8 +511,7 @@ def path_parameters(inputs: Inputs, start: int, stop: int) -> tuple[np.ndarray, 
     cfg, g = inputs.cfg, inputs.model.glob[0]   # the kernel's crash parameters (scale applied)
     carry = np.array([cfg.investors[n].carry for n in inputs.investors], dtype=bool)
     crowd = cpar["holdings"][:, carry].sum(axis=1)
-    lam = g["crash_intensity"] * np.exp(g["crash_crowding"] * (crowd / g["crowding_reference"] - 1.0))
-    jump_var = lam * 2.0 * g["crash_mean_size"] ** 2     # E[J^2] of an exponential jump
+    jump_var = crash_intensity(g, crowd) * 2.0 * g["crash_mean_size"] ** 2     # E[J^2] of an exponential jump
     spread_var, cross = spread_variance_rate(cfg)
     par["logvol0"] = start_logvol((cfg.snapshot.fx_vol / 100.0) ** 2, spread_var + jump_var, cross)
     return par, cpar

@@ -14,7 +14,7 @@ import numpy as np
 
 from sim import kernels as K
 from sim import layout as L
-from sim.inputs import Inputs
+from sim.inputs import Inputs, crash_intensity
 from sim.rng import block_seeds
 
 
@@ -69,8 +69,7 @@ def crash_hazard(g, classes, hold, dt, hazard, u):
     for c, cls in enumerate(classes):
         if cls["carry"]:
             crowd = crowd + hold[:, c]
-    lam = g["crash_intensity"] * np.exp(g["crash_crowding"] * (crowd / g["crowding_reference"] - 1.0))
-    h = lam * dt
+    h = crash_intensity(g, crowd) * dt
     hazard = hazard + h
     return (1.0 - np.exp(-h)) * g["crash_mean_size"], hazard, u < 1.0 - np.exp(-hazard)
 
