@@ -13,7 +13,10 @@ Scores (lower is better, except PIT values and band hits, which are checked for 
   band (of the members, or of the randomised PIT, which stays exact where the forecast has an
   atom), and the coverage rate with a confidence interval that allows for overlapping forecast
   origins;
-- ``event_probability`` / ``brier``: probability of an event and its Brier score.
+- ``event_probability`` / ``brier``: probability of an event and its Brier score;
+- ``event_power``: if one forecaster's event probabilities were right, how often a sample of
+  origins like the backtest's would show it better than another (and significantly so), and how
+  many events it would hold: what a handful of crash events can and cannot decide.
 
 Inference over forecast origins, which overlap when the horizon is longer than the spacing of
 origins (a 12-month forecast made every month shares 11 months with the next one):
@@ -26,12 +29,14 @@ And the one definition of the largest yen rally shared with the kernel: ``larges
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import scoringrules as sr
 from scipy import stats
 
 __all__ = ["crps", "pit", "quantile_loss", "band_hits", "pit_hits", "coverage_interval",
-           "event_probability", "brier", "hac_mean", "diebold_mariano", "overlap_lags",
+           "event_probability", "brier", "event_power", "hac_mean", "diebold_mariano", "overlap_lags",
            "largest_rally"]
 
 
@@ -168,6 +173,65 @@ def brier(prob, event) -> np.ndarray:
     if not np.all((event == 0) | (event == 1)):
         raise ValueError("brier: event must be 0 or 1 (or bool)")
     return np.asarray(sr.brier_score(event.astype(float), prob, backend="numpy"), dtype=float)
+
+
+def _check_probs(name: str, p) -> np.ndarray:
+    p = np.asarray(p, dtype=float)
+    if p.ndim != 1 or p.size < 2:
+        raise ValueError(f"{name}: need a 1-d series of at least 2 probabilities, got shape {p.shape}")
+    if not np.all((p >= 0.0) & (p <= 1.0)):
+        raise ValueError(f"{name}: probabilities must lie in [0, 1]")
+    return p
+
+
+@dataclass(frozen=True)
+class EventPower:
+    """What samples drawn from forecaster a's probabilities would show (``event_power``)."""
+
+    events: np.ndarray      # number of events in each simulated sample
+    better: float           # share of samples with a's mean Brier score below b's
+    significant: float      # share with a below b and a Diebold-Mariano p-value below the level
+
+    def at_most(self, observed: float) -> float:
+        """Share of simulated samples with at most ``observed`` events."""
+        return float(np.mean(self.events <= observed))
+
+
+def event_power(prob_a, prob_b, window: int, lags: int, n_sim: int = 2000, seed=0,
+                level: float = 0.05) -> EventPower:
+    """Power of the Brier comparison of two forecasters of the same events at ``n`` origins,
+    when forecaster a's probabilities ``prob_a`` are the truth.
+
+    Events are drawn the way overlapping forecasts see them: each origin step (a month) has an
+    independent "crash" with hazard q_t = 1 - (1 - p_t)^(1/window), p_t = ``prob_a[t]``, and the
+    event at origin t is a crash in any of the ``window`` steps t .. t + window - 1 (the steps past
+    the last origin take its hazard). An origin's event probability is then p_t where p varies
+    slowly, and one crash is an event at up to ``window`` neighbouring origins, as a yen rally
+    within three months is for three monthly origins. Each of ``n_sim`` samples is scored with
+    the Brier score (p - event)^2 and compared with ``diebold_mariano`` at ``lags``, as the
+    backtest compares its forecasters.
+    """
+    a = _check_probs("event_power prob_a", prob_a)
+    b = _check_probs("event_power prob_b", prob_b)
+    if a.shape != b.shape:
+        raise ValueError(f"event_power: prob_a and prob_b differ in shape: {a.shape} vs {b.shape}")
+    if int(window) != window or window < 1:
+        raise ValueError(f"event_power: window={window}: allowed is an integer of at least 1")
+    if int(n_sim) != n_sim or n_sim < 2:
+        raise ValueError(f"event_power: n_sim={n_sim}: allowed is an integer of at least 2")
+    level = _check_prob("level", level)
+    n, w = a.size, int(window)
+    hazard = 1.0 - (1.0 - a) ** (1.0 / w)
+    hazard = np.concatenate([hazard, np.full(w - 1, hazard[-1])])
+    rng = np.random.default_rng(seed)
+    crash = rng.random((int(n_sim), n + w - 1)) < hazard
+    counts = np.cumsum(np.pad(crash, ((0, 0), (1, 0))), axis=1)
+    event = (counts[:, w:w + n] - counts[:, :n]) > 0
+    loss_a = (a - event) ** 2
+    loss_b = (b - event) ** 2
+    mean, _, p = diebold_mariano(loss_a, loss_b, lags)
+    return EventPower(events=event.sum(axis=1), better=float(np.mean(mean < 0.0)),
+                      significant=float(np.mean((mean < 0.0) & (p < level))))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -94,6 +94,21 @@ def test_forecasts_do_not_look_ahead():
                 np.testing.assert_array_equal(full[f][q], short[f][q])
 
 
+def test_a_rate_series_younger_than_the_horizon_is_not_benchmarked():
+    """At the end of January 1993 the call rate behind the BoJ's rate is four months old: its
+    no-change-plus-past-changes benchmark has no 3- or 12-month change to draw and is left out
+    (not scored), while the older series and the USD/JPY benchmarks are there."""
+    cfg, md = _cfg(), MarketData(SHARED_DATA)
+    origin = np.datetime64("1993-01-29")
+    snap = with_data_snapshot(cfg, md, str(origin)).snapshot
+    start = {"fed_rate": snap.fed_rate, "boj_rate": snap.boj_rate, "ust10": snap.ust10, "jgb10": snap.jgb10}
+    out = benchmark_ensembles(cfg, md, origin, [4, 13, 52], start)
+    assert out["random_walk"]["boj_rate"] is None
+    for q in ("fed_rate", "ust10", "jgb10", "usdjpy_change"):
+        assert np.all(np.isfinite(out["random_walk"][q]))
+    assert np.all(np.isfinite(out["garch_t"]["largest_rally"]))
+
+
 def test_backtest_dataset(small_backtest):
     cfg, ds = small_backtest
     assert dict(ds.sizes)["origin"] == 3
@@ -128,6 +143,22 @@ def test_outputs_round_trip(small_backtest, tmp_path):
     assert "crps_ratio_garch_t" in table and "brier_model" in table
     text = (tmp_path / "backtest.md").read_text()
     assert "## Out-of-sample" in text and "## In-sample" in text
+    assert "## Could the sample tell?" in text and "power_better_flows_off" in table
+
+
+def test_crash_rows_say_what_the_sample_could_tell(small_backtest):
+    """The power columns of a crash event: the expected count is the sum of the model's
+    probabilities, the shares are probabilities, and the events' 90% range and the share at
+    most the observed count come from the same simulated samples."""
+    _, ds = small_backtest
+    row = next(r for r in summary_rows(ds) if r["sample"] == "all" and "events_expected" in r
+               and r["horizon_months"] == 3)
+    prob = ds["crash_probability"].sel(horizon=3, forecaster="model").values
+    assert row["events_expected"] == pytest.approx(prob.sum())
+    for f in ("flows_off", "garch_t"):
+        assert 0.0 <= row[f"power_significant_{f}"] <= row[f"power_better_{f}"] <= 1.0
+    low, high = (int(x) for x in row["events_range_90"].split("-"))
+    assert 0 <= low <= high <= 3 and 0.0 <= row["events_at_most_observed"] <= 1.0
 
 
 def test_an_origin_scores_the_same_in_any_run(small_backtest):

@@ -168,6 +168,60 @@ def test_brier_hand_cases_and_event_probability():
         S.brier([0.2], [2])
 
 
+def test_event_power_independent_origins_match_the_binomial():
+    """One-step windows: events are independent Bernoulli(p_a). With constant p_a = 0.3 and
+    p_b = 0.15 at 50 origins, the loss difference is -0.2325 at an event and +0.0675 otherwise,
+    so a is better exactly when 12 or more of the 50 origins (0.225 n) hold an event; the
+    significant share is the binomial mass of the event counts whose paired t-test (DM at lag 0)
+    rejects."""
+    n, n_sim = 50, 4000
+    r = S.event_power(np.full(n, 0.3), np.full(n, 0.15), window=1, lags=0, n_sim=n_sim, seed=5)
+    k = np.arange(n + 1)
+    pmf = stats.binom.pmf(k, n, 0.3)
+    better = pmf[k >= 12].sum()
+    assert abs(r.better - better) < 4.0 * np.sqrt(better * (1 - better) / n_sim)
+    sig = 0.0
+    for kk in range(1, n):
+        d = np.where(np.arange(n) < kk, -0.2325, 0.0675)
+        mean, _, p = S.diebold_mariano(d, np.zeros(n), 0)
+        sig += pmf[kk] * (mean < 0 and p < 0.05)
+    assert abs(r.significant - sig) < 4.0 * np.sqrt(sig * (1 - sig) / n_sim)
+    assert abs(r.events.mean() - 15.0) < 4.0 * np.sqrt(n * 0.21 / n_sim)
+    assert r.at_most(n) == 1.0 and r.at_most(-1) == 0.0
+
+
+def test_event_power_overlapping_windows():
+    """Three-step windows with a constant hazard: every origin's event probability is p, and the
+    count's variance is the sum over origin pairs of the covariances of windows sharing 3 - k
+    steps, P(both) = 1 - 2 (1 - q)^3 + (1 - q)^(3 + k); the simulated mean and variance within
+    4 standard errors (the variance's from the counts' own fourth moment)."""
+    n, w, p, n_sim = 120, 3, 0.1, 4000
+    r = S.event_power(np.full(n, p), np.full(n, 0.05), window=w, lags=S.overlap_lags(w),
+                      n_sim=n_sim, seed=6)
+    q1 = (1.0 - p) ** (1.0 / w)               # 1 - hazard
+    cov = [p * (1 - p)] + [1 - 2 * q1 ** w + q1 ** (w + k) - p * p for k in range(1, w)]
+    var = n * cov[0] + 2 * sum((n - k) * cov[k] for k in range(1, w))
+    x = r.events.astype(float)
+    assert abs(x.mean() - n * p) < 4.0 * np.sqrt(var / n_sim)
+    m4 = np.mean((x - x.mean()) ** 4)
+    assert abs(x.var() - var) < 4.0 * np.sqrt((m4 - x.var() ** 2) / n_sim)
+    assert var > 2.0 * n * p * (1 - p)        # the overlap matters: far from independent
+
+
+def test_event_power_equal_forecasters_and_bad_input():
+    p = np.linspace(0.01, 0.2, 30)
+    r = S.event_power(p, p, window=2, lags=2, n_sim=100)
+    assert r.better == 0.0 and r.significant == 0.0
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        S.event_power(p + 0.9, p, 1, 0)
+    with pytest.raises(ValueError, match="shape"):
+        S.event_power(p, p[:-1], 1, 0)
+    with pytest.raises(ValueError, match="window=0"):
+        S.event_power(p, p, 0, 0)
+    with pytest.raises(ValueError, match="n_sim"):
+        S.event_power(p, p, 1, 0, n_sim=1)
+
+
 # ---------------------------------------------------------------------------------------------
 # HAC standard error, coverage interval, Diebold-Mariano
 # ---------------------------------------------------------------------------------------------
