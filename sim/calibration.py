@@ -344,16 +344,19 @@ def carry_skewness(cases: Cases) -> tuple[float, float]:
 
 def first_meeting_move(bank: str) -> Callable[[Cases], tuple[float, float]]:
     """Share of baseline paths on which ``bank`` moves its rate at its first meeting after the
-    snapshot (read at the first grid date on or after the meeting day), with its SE."""
+    snapshot (read at the first grid date on or after the meeting day), with its SE; NaN when
+    the snapshot's calendar has no meeting inside the run (nothing to report)."""
     def measure(cases: Cases) -> tuple[float, float]:
         ds = _base_series(cases)["ds"]
         snap = cases.base.snapshot
         start = np.datetime64(snap.date)
-        day = next(d for d in (np.datetime64(m) for m in getattr(snap, f"{bank}_meetings"))
-                   if d > start)
         times = ds["time"].values.astype("datetime64[D]")
+        later = [d for d in (np.datetime64(m) for m in getattr(snap, f"{bank}_meetings"))
+                 if start < d <= times[-1]]
+        if not later:
+            return math.nan, math.nan
         rates = ds[f"{bank}_rate"].values
-        k = int(np.searchsorted(times, day))
+        k = int(np.searchsorted(times, min(later)))
         return mean_se((rates[:, k] != rates[:, 0]).astype(float))
     return measure
 
@@ -866,7 +869,8 @@ def check_rows(cases: Cases, checks=None) -> list[dict]:
         value, se = c.measure(cases)
         rows.append({"check": c.name, "description": c.description, "unit": c.unit,
                      "claim": c.claim, "source": c.source, "model": float(value), "model_se": float(se),
-                     "consistent": (bool(c.holds(value)) if c.holds is not None else None)})
+                     "consistent": (bool(c.holds(value))
+                                    if c.holds is not None and np.isfinite(value) else None)})
     return rows
 
 

@@ -266,6 +266,12 @@ def test_first_meeting_check_counts_the_paths_that_move_there():
     assert 0.0 <= value <= 1.0 and se == pytest.approx(math.sqrt(value * (1 - value) / 399), rel=1e-6)
     names = {c.name for c in C.CHECKS}
     assert {"boj_first_meeting", "fed_first_meeting"} <= names
+    # a calendar with no meeting inside the run has nothing to report
+    late = small(["snapshot.boj_meetings=['2025-10-30']"], paths=400, months=3)
+    value, se = C.first_meeting_move("boj")(C.Cases(late))
+    assert math.isnan(value) and math.isnan(se)
+    row, = C.check_rows(C.Cases(late), [c for c in C.CHECKS if c.name == "boj_first_meeting"])
+    assert row["consistent"] is None          # reported as n/a, not as a failed check
 
 
 def test_quick_calibration_end_to_end(tmp_path):
