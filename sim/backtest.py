@@ -61,14 +61,21 @@ FORECASTER_NAMES = {
     "garch_t": "GARCH(1,1) with Student-t innovations (arch), rolling window",
     "bootstrap": "block bootstrap of past weekly changes",
 }
+#: Fewest past changes over a horizon (weekly windows: half a year) behind the rates' no-change
+#: benchmark at an origin.
+MIN_PAST_CHANGES = 26
+#: Short names of the forecasters in the tables.
+SHORT = {"model": "model", "flows_off": "flows off", "random_walk": "RW", "garch_t": "GARCH-t",
+         "bootstrap": "bootstrap"}
 #: Quantiles kept per forecast (for the fan plot and the tables).
 KEEP_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 PINBALL = (0.05, 0.95)
 BANDS = (0.5, 0.9)
 #: The forecasters the crash events' power is measured against (the issue's two bars: better
-#: than flows off, no worse than GARCH-t), and the seed of its simulated samples.
+#: than flows off, no worse than GARCH-t), the seed and the number of its simulated samples.
 POWER_AGAINST = ("flows_off", "garch_t")
 POWER_SEED = 20240805
+POWER_SAMPLES = 2000
 
 
 def origins(bt) -> np.ndarray:
@@ -221,9 +228,10 @@ def benchmark_ensembles(cfg: Config, md: MarketData, origin: np.datetime64, week
     for name in RATE_QUANTITIES:
         levels = rate_history(md, name, origin, bt.window_weeks + n_weeks)
         levels[-1] = start_levels[name]   # the level at the origin, exactly as the model starts
-        # A series younger than a horizon at the origin (the call rate behind the BoJ's rate
-        # starts in October 1992) has no past change to draw: that benchmark is not scored there.
-        if all(np.isfinite(levels[k:] - levels[:-k]).any() for k in weeks):
+        # A series too young at the origin to hold MIN_PAST_CHANGES changes over each horizon
+        # (the call rate behind the BoJ's rate starts in October 1992) has no distribution of
+        # past changes to draw from: that benchmark is not scored there.
+        if all(np.isfinite(levels[k:] - levels[:-k]).sum() >= MIN_PAST_CHANGES for k in weeks):
             rates[name] = np.stack([B.historical_changes(levels, k, n, seed) for k in weeks])
         else:
             rates[name] = None
@@ -457,11 +465,14 @@ def summary_rows(ds: xr.Dataset) -> list[dict]:
                 row["crps_model"] = float(model.mean())
                 for f in BENCHMARKS:
                     other = crps.sel(forecaster=f).values[ok]
-                    if not np.all(np.isfinite(other)):
+                    both = np.isfinite(other)   # a benchmark may lack history at early origins
+                    if both.sum() < 3:
                         continue
-                    _, _, p = S.diebold_mariano(model, other, lags)
-                    row[f"crps_ratio_{f}"] = float(model.mean() / other.mean())
+                    _, _, p = S.diebold_mariano(model[both], other[both], _lags(h, step, int(both.sum())))
+                    row[f"crps_ratio_{f}"] = float(model[both].mean() / other[both].mean())
                     row[f"p_{f}"] = float(p)
+                    if both.sum() < n:
+                        row[f"origins_{f}"] = int(both.sum())
                 for name in ("pinball_05", "pinball_95"):
                     row[f"{name}_model"] = float(sub[name].sel(forecaster="model").values[ok].mean())
                     rw = sub[name].sel(forecaster="random_walk").values[ok]
@@ -474,23 +485,46 @@ def summary_rows(ds: xr.Dataset) -> list[dict]:
                     row["events"] = int(np.nansum(ev[good]))
                     bm = sub["brier"].sel(forecaster="model").values[good]
                     row["brier_model"] = float(bm.mean())
-                    pm = sub["crash_probability"].sel(forecaster="model").values[good]
-                    window = -(-int(h) // step)
                     for f in BENCHMARKS:
                         bf = sub["brier"].sel(forecaster=f).values[good]
                         row[f"brier_{f}"] = float(bf.mean())
                         _, _, p = S.diebold_mariano(bm, bf, lags)
                         row[f"brier_p_{f}"] = float(p)
-                        if f in POWER_AGAINST:
-                            pf = sub["crash_probability"].sel(forecaster=f).values[good]
-                            power = S.event_power(pm, pf, window, lags, seed=POWER_SEED)
-                            row[f"power_better_{f}"] = power.better
-                            row[f"power_significant_{f}"] = power.significant
-                    row["events_expected"] = float(pm.sum())
-                    row["events_range_90"] = "{:.0f}-{:.0f}".format(*np.percentile(power.events, [5, 95]))
-                    row["events_at_most_observed"] = power.at_most(row["events"])
+                    probs = {f: sub["crash_probability"].sel(forecaster=f).values[good]
+                             for f in FORECASTERS}
+                    row.update(crash_power(probs, row["events"], -(-int(h) // step), lags))
                 rows.append(row)
     return rows
+
+
+def crash_power(probs: dict, observed: int, window: int, lags: int) -> dict:
+    """What the crash events can decide (``sim.scores.event_samples`` / ``event_power``, seed
+    :data:`POWER_SEED`): for every forecaster, the events its own probabilities expect and the
+    share of its samples with at most the ``observed`` count (the level of its probabilities);
+    against each forecaster of :data:`POWER_AGAINST`, how often samples drawn from the model's
+    probabilities score the model better (and significantly so), and how often samples drawn
+    from that forecaster's probabilities score it significantly better than the model."""
+    S, _ = _stats()
+    usable = {f: p for f, p in probs.items() if p.size >= 2 and np.all(np.isfinite(p))}
+    out = {}
+    for f, p in usable.items():
+        counts = S.event_samples(p, window, POWER_SAMPLES, POWER_SEED).sum(axis=1)
+        out[f"events_expected_{f}"] = float(counts.mean())
+        out[f"events_at_most_observed_{f}"] = float(np.mean(counts <= observed))
+        if f == "model":
+            lo, hi = np.percentile(counts, [5, 95], method="inverted_cdf")
+            out["events_range_90"] = f"{lo:.0f}-{hi:.0f}"
+    if "model" not in usable:
+        return out
+    for f in POWER_AGAINST:
+        if f not in usable:
+            continue
+        right = S.event_power(usable["model"], usable[f], window, lags, POWER_SAMPLES, POWER_SEED)
+        other = S.event_power(usable[f], usable["model"], window, lags, POWER_SAMPLES, POWER_SEED)
+        out[f"power_better_{f}"] = right.better
+        out[f"power_significant_{f}"] = right.significant
+        out[f"power_{f}_significant_if_right"] = other.significant
+    return out
 
 
 def yaml_value(text: str, keys: tuple):
@@ -521,7 +555,8 @@ def markdown_table(rows: list[dict], sample: str) -> str:
         def ratio(f):
             if f"crps_ratio_{f}" not in r:
                 return "n/a"
-            return f"{r[f'crps_ratio_{f}']:.2f} ({r[f'p_{f}']:.3f})"
+            on = f" on {r[f'origins_{f}']}" if f"origins_{f}" in r else ""
+            return f"{r[f'crps_ratio_{f}']:.2f} ({r[f'p_{f}']:.3f}){on}"
         lines.append(
             f"| {r['quantity']} | {r['horizon_months']} | {r['origins']} | "
             f"{r['coverage_50']:.2f} [{r['coverage_50_ci']}] | {r['coverage_90']:.2f} [{r['coverage_90_ci']}] | "
@@ -538,27 +573,46 @@ def brier_table(rows: list[dict]) -> str:
         if "brier_model" not in r:
             continue
         cells = " | ".join(f"{r[f'brier_{f}']:.4f} ({r[f'brier_p_{f}']:.3f})" for f in BENCHMARKS)
-        lines.append(f"| {r['sample']} | largest rally > {r['crash_threshold']:g}% within "
-                     f"{r['horizon_months']} m | {r['origins']} | {r['events']} | "
+        lines.append(f"| {r['sample']} | {_event(r)} | {r['origins']} | {r['events']} | "
                      f"{r['brier_model']:.4f} | {cells} |")
     return "\n".join(lines)
 
 
-def power_table(rows: list[dict]) -> str:
-    """Could the sample tell?  Samples drawn from the model's own event probabilities
-    (``sim.scores.event_power``): how many events they hold, and how often they show the model
-    better than flows off and GARCH-t (and significantly, Diebold-Mariano at 5%)."""
-    heads = " | ".join(f"P(model below {f}) / P(significant)" for f in POWER_AGAINST)
-    lines = [f"| sample | event | events | expected by the model [90% range] | "
-             f"P(at most the observed) | {heads} |", "|" + "---|" * (5 + len(POWER_AGAINST))]
+def _event(r: dict) -> str:
+    return f"largest rally > {r['crash_threshold']:g}% within {r['horizon_months']} m"
+
+
+def level_table(rows: list[dict]) -> str:
+    """The level of each forecaster's crash probabilities: the events they expect and the share
+    of samples drawn from them with at most the observed count (``crash_power``)."""
+    lines = ["| sample | event | events | " + " | ".join(SHORT[f] for f in FORECASTERS) + " |",
+             "|" + "---|" * (3 + len(FORECASTERS))]
     for r in rows:
-        if "events_expected" not in r:
+        if "events_expected_model" not in r:
             continue
-        cells = " | ".join(f"{r[f'power_better_{f}']:.2f} / {r[f'power_significant_{f}']:.3f}"
-                           for f in POWER_AGAINST)
-        lines.append(f"| {r['sample']} | largest rally > {r['crash_threshold']:g}% within "
-                     f"{r['horizon_months']} m | {r['events']} | {r['events_expected']:.1f} "
-                     f"[{r['events_range_90']}] | {r['events_at_most_observed']:.2f} | {cells} |")
+        cells = " | ".join(f"{r[f'events_expected_{f}']:.1f} ({r[f'events_at_most_observed_{f}']:.2f})"
+                           if f"events_expected_{f}" in r else "n/a" for f in FORECASTERS)
+        lines.append(f"| {r['sample']} | {_event(r)} | {r['events']} | {cells} |")
+    return "\n".join(lines)
+
+
+def power_table(rows: list[dict]) -> str:
+    """Could the sample tell?  Samples drawn from the model's own event probabilities: the
+    events they hold, and how often they score the model better than each forecaster of
+    :data:`POWER_AGAINST` (and significantly, Diebold-Mariano at 5%); and samples drawn from that
+    forecaster's probabilities: how often they score it significantly better than the model."""
+    heads = " | ".join(f"model right: P(model below {SHORT[f]}) / P(significant) | "
+                       f"{SHORT[f]} right: P(significant)" for f in POWER_AGAINST)
+    lines = [f"| sample | event | events | model expects [90% range] | {heads} |",
+             "|" + "---|" * (4 + 2 * len(POWER_AGAINST))]
+    for r in rows:
+        if "events_range_90" not in r:
+            continue
+        cells = " | ".join(f"{r[f'power_better_{f}']:.2f} / {r[f'power_significant_{f}']:.3f} | "
+                           f"{r[f'power_{f}_significant_if_right']:.3f}"
+                           if f"power_better_{f}" in r else "n/a | n/a" for f in POWER_AGAINST)
+        lines.append(f"| {r['sample']} | {_event(r)} | {r['events']} | "
+                     f"{r['events_expected_model']:.1f} [{r['events_range_90']}] | {cells} |")
     return "\n".join(lines)
 
 
@@ -581,12 +635,17 @@ def report(ds: xr.Dataset, rows: list[dict]) -> str:
     for sample in SAMPLES:
         text += [f"## {sample.capitalize()}", "", markdown_table(rows, sample), ""]
     text += ["## Crash events (Brier score; lower is better)", "", brier_table(rows), ""]
-    text += ["## Could the sample tell? If the model's event probabilities were right", "",
-             "2,000 samples of events drawn from the model's probabilities at the same origins, "
-             "one crash able to make an event at every origin whose window holds it "
-             "(sim.scores.event_power): the events they hold, and how often they score the model "
-             "better than a benchmark, and significantly so at the Diebold-Mariano 5% level.", "",
-             power_table(rows), ""]
+    text += ["## The level of the crash probabilities", "",
+             f"Events each forecaster expects, from {POWER_SAMPLES:,} samples of events drawn from "
+             "its own probabilities at the same origins (one crash an event at every origin whose "
+             "window holds it; sim.scores.event_samples), and in brackets the share of those "
+             "samples with at most the observed number: a small share says the forecaster's "
+             "crash probabilities were too high.", "", level_table(rows), "",
+             "## Could the sample tell?", "",
+             "If the model's probabilities were right: the share of samples scoring it below a "
+             "benchmark in Brier, and significantly so (Diebold-Mariano at 5%); if the "
+             "benchmark's were right: the share scoring the benchmark significantly below the "
+             "model.", "", power_table(rows), ""]
     text += [f"Run time: {ds.attrs['seconds']:.0f}s. Forecasters: {ds.attrs['forecasters']}."]
     return "\n".join(text) + "\n"
 

@@ -14,9 +14,9 @@ Scores (lower is better, except PIT values and band hits, which are checked for 
   atom), and the coverage rate with a confidence interval that allows for overlapping forecast
   origins;
 - ``event_probability`` / ``brier``: probability of an event and its Brier score;
-- ``event_power``: if one forecaster's event probabilities were right, how often a sample of
-  origins like the backtest's would show it better than another (and significantly so), and how
-  many events it would hold: what a handful of crash events can and cannot decide.
+- ``event_samples`` / ``event_power``: if one forecaster's event probabilities were right, the
+  events a sample of the same origins would hold, and how often it would score that forecaster
+  better than another (and significantly so): what a handful of crash events can decide.
 
 Inference over forecast origins, which overlap when the horizon is longer than the spacing of
 origins (a 12-month forecast made every month shares 11 months with the next one):
@@ -36,8 +36,8 @@ import scoringrules as sr
 from scipy import stats
 
 __all__ = ["crps", "pit", "quantile_loss", "band_hits", "pit_hits", "coverage_interval",
-           "event_probability", "brier", "event_power", "hac_mean", "diebold_mariano", "overlap_lags",
-           "largest_rally"]
+           "event_probability", "brier", "event_samples", "event_power", "hac_mean",
+           "diebold_mariano", "overlap_lags", "largest_rally"]
 
 
 def _obs_ens(obs, ens) -> tuple[np.ndarray, np.ndarray]:
@@ -180,8 +180,32 @@ def _check_probs(name: str, p) -> np.ndarray:
     if p.ndim != 1 or p.size < 2:
         raise ValueError(f"{name}: need a 1-d series of at least 2 probabilities, got shape {p.shape}")
     if not np.all((p >= 0.0) & (p <= 1.0)):
-        raise ValueError(f"{name}: probabilities must lie in [0, 1]")
+        raise ValueError(f"{name}: probabilities must lie in [0, 1] (and be finite)")
     return p
+
+
+def event_samples(prob, window: int, n_sim: int = 2000, seed=0) -> np.ndarray:
+    """Samples of events at ``n`` origins drawn from the event probabilities ``prob`` taken as
+    the truth, shape (n_sim, n), bool.
+
+    Each origin step (a month) has an independent "crash" with hazard
+    q_t = 1 - (1 - p_t)^(1/window), and the event at origin t is a crash in any of the ``window``
+    steps t .. t + window - 1 (the steps past the last origin take its hazard). An origin's
+    event probability is then p_t where p varies slowly (exactly, where it is constant over the
+    window), and one crash is an event at up to ``window`` neighbouring origins, as a yen rally
+    within three months is for three monthly origins.
+    """
+    p = _check_probs("event_samples prob", prob)
+    if int(window) != window or window < 1:
+        raise ValueError(f"event_samples: window={window}: allowed is an integer of at least 1")
+    if int(n_sim) != n_sim or n_sim < 2:
+        raise ValueError(f"event_samples: n_sim={n_sim}: allowed is an integer of at least 2")
+    n, w = p.size, int(window)
+    hazard = 1.0 - (1.0 - p) ** (1.0 / w)
+    hazard = np.concatenate([hazard, np.full(w - 1, hazard[-1])])
+    crash = np.random.default_rng(seed).random((int(n_sim), n + w - 1)) < hazard
+    counts = np.cumsum(np.pad(crash, ((0, 0), (1, 0))), axis=1)
+    return (counts[:, w:w + n] - counts[:, :n]) > 0
 
 
 @dataclass(frozen=True)
@@ -200,36 +224,17 @@ class EventPower:
 def event_power(prob_a, prob_b, window: int, lags: int, n_sim: int = 2000, seed=0,
                 level: float = 0.05) -> EventPower:
     """Power of the Brier comparison of two forecasters of the same events at ``n`` origins,
-    when forecaster a's probabilities ``prob_a`` are the truth.
-
-    Events are drawn the way overlapping forecasts see them: each origin step (a month) has an
-    independent "crash" with hazard q_t = 1 - (1 - p_t)^(1/window), p_t = ``prob_a[t]``, and the
-    event at origin t is a crash in any of the ``window`` steps t .. t + window - 1 (the steps past
-    the last origin take its hazard). An origin's event probability is then p_t where p varies
-    slowly, and one crash is an event at up to ``window`` neighbouring origins, as a yen rally
-    within three months is for three monthly origins. Each of ``n_sim`` samples is scored with
-    the Brier score (p - event)^2 and compared with ``diebold_mariano`` at ``lags``, as the
-    backtest compares its forecasters.
+    when forecaster a's probabilities ``prob_a`` are the truth: samples of events from
+    :func:`event_samples`, each scored with the Brier score (p - event)^2 and compared with
+    :func:`diebold_mariano` at ``lags``, as the backtest compares its forecasters.
     """
     a = _check_probs("event_power prob_a", prob_a)
     b = _check_probs("event_power prob_b", prob_b)
     if a.shape != b.shape:
         raise ValueError(f"event_power: prob_a and prob_b differ in shape: {a.shape} vs {b.shape}")
-    if int(window) != window or window < 1:
-        raise ValueError(f"event_power: window={window}: allowed is an integer of at least 1")
-    if int(n_sim) != n_sim or n_sim < 2:
-        raise ValueError(f"event_power: n_sim={n_sim}: allowed is an integer of at least 2")
     level = _check_prob("level", level)
-    n, w = a.size, int(window)
-    hazard = 1.0 - (1.0 - a) ** (1.0 / w)
-    hazard = np.concatenate([hazard, np.full(w - 1, hazard[-1])])
-    rng = np.random.default_rng(seed)
-    crash = rng.random((int(n_sim), n + w - 1)) < hazard
-    counts = np.cumsum(np.pad(crash, ((0, 0), (1, 0))), axis=1)
-    event = (counts[:, w:w + n] - counts[:, :n]) > 0
-    loss_a = (a - event) ** 2
-    loss_b = (b - event) ** 2
-    mean, _, p = diebold_mariano(loss_a, loss_b, lags)
+    event = event_samples(a, window, n_sim, seed)
+    mean, _, p = diebold_mariano((a - event) ** 2, (b - event) ** 2, lags)
     return EventPower(events=event.sum(axis=1), better=float(np.mean(mean < 0.0)),
                       significant=float(np.mean((mean < 0.0) & (p < level))))
 

@@ -147,18 +147,41 @@ def test_outputs_round_trip(small_backtest, tmp_path):
 
 
 def test_crash_rows_say_what_the_sample_could_tell(small_backtest):
-    """The power columns of a crash event: the expected count is the sum of the model's
-    probabilities, the shares are probabilities, and the events' 90% range and the share at
-    most the observed count come from the same simulated samples."""
+    """A crash event's row carries the level of every forecaster's probabilities and the power
+    against flows off and GARCH-t, as probabilities; the report prints both tables."""
     _, ds = small_backtest
-    row = next(r for r in summary_rows(ds) if r["sample"] == "all" and "events_expected" in r
-               and r["horizon_months"] == 3)
-    prob = ds["crash_probability"].sel(horizon=3, forecaster="model").values
-    assert row["events_expected"] == pytest.approx(prob.sum())
+    row = next(r for r in summary_rows(ds) if r["sample"] == "all" and r["horizon_months"] == 3
+               and r["quantity"] == "largest_rally")
+    for f in FORECASTERS:
+        assert 0.0 <= row[f"events_at_most_observed_{f}"] <= 1.0
+        assert 0.0 <= row[f"events_expected_{f}"] <= 3.0
     for f in ("flows_off", "garch_t"):
         assert 0.0 <= row[f"power_significant_{f}"] <= row[f"power_better_{f}"] <= 1.0
+        assert 0.0 <= row[f"power_{f}_significant_if_right"] <= 1.0
     low, high = (int(x) for x in row["events_range_90"].split("-"))
-    assert 0 <= low <= high <= 3 and 0.0 <= row["events_at_most_observed"] <= 1.0
+    assert 0 <= low <= high <= 3
+
+
+def test_crash_power_levels_and_shares():
+    """With constant probabilities every origin's event probability is exact, so the expected
+    count is n p within its Monte Carlo error; the shares are those of sim.scores on the same
+    seed; a forecaster with a non-finite probability is left out, not an error."""
+    from sim import scores as S
+    from sim.backtest import POWER_SAMPLES, POWER_SEED, crash_power
+
+    n, w = 120, 3
+    probs = {"model": np.full(n, 0.10), "flows_off": np.full(n, 0.05),
+             "garch_t": np.linspace(0.02, 0.2, n), "random_walk": np.full(n, np.nan)}
+    got = crash_power(probs, observed=6, window=w, lags=4)
+    counts = S.event_samples(probs["model"], w, POWER_SAMPLES, POWER_SEED).sum(axis=1)
+    assert got["events_expected_model"] == pytest.approx(counts.mean())
+    assert abs(counts.mean() - n * 0.10) < 4.0 * counts.std() / np.sqrt(POWER_SAMPLES)
+    assert got["events_at_most_observed_model"] == pytest.approx(np.mean(counts <= 6))
+    right = S.event_power(probs["model"], probs["garch_t"], w, 4, POWER_SAMPLES, POWER_SEED)
+    assert (got["power_better_garch_t"], got["power_significant_garch_t"]) == (right.better, right.significant)
+    other = S.event_power(probs["flows_off"], probs["model"], w, 4, POWER_SAMPLES, POWER_SEED)
+    assert got["power_flows_off_significant_if_right"] == other.significant
+    assert "events_expected_random_walk" not in got
 
 
 def test_an_origin_scores_the_same_in_any_run(small_backtest):

@@ -208,6 +208,31 @@ def test_event_power_overlapping_windows():
     assert var > 2.0 * n * p * (1 - p)        # the overlap matters: far from independent
 
 
+def test_event_samples_and_power_against_a_plain_loop():
+    """Varying probabilities, three-step windows: the events equal a loop over the same uniforms
+    (a crash at step s when u_s < 1 - (1 - p_s)^(1/3), the last origin's hazard past the end; an
+    event at origin t when steps t, t+1 or t+2 crash), and the power's shares equal the loop's
+    Brier comparison. A window looking backwards, or no crashes past the last origin, fails."""
+    p = np.array([0.05, 0.30, 0.10, 0.60, 0.20, 0.40])
+    b = np.array([0.10, 0.10, 0.10, 0.10, 0.10, 0.10])
+    n, w, n_sim, seed = p.size, 3, 400, 11
+    u = np.random.default_rng(seed).random((n_sim, n + w - 1))
+    q = 1.0 - (1.0 - np.append(p, [p[-1]] * (w - 1))) ** (1.0 / w)
+    want = np.zeros((n_sim, n), dtype=bool)
+    for i in range(n_sim):
+        for t in range(n):
+            want[i, t] = any(u[i, t + j] < q[t + j] for j in range(w))
+    np.testing.assert_array_equal(S.event_samples(p, w, n_sim, seed), want)
+    r = S.event_power(p, b, w, 2, n_sim=n_sim, seed=seed)
+    better = significant = 0
+    for i in range(n_sim):
+        mean, _, pv = S.diebold_mariano((p - want[i]) ** 2, (b - want[i]) ** 2, 2)
+        better += mean < 0
+        significant += (mean < 0) and (pv < 0.05)
+    assert r.better == better / n_sim and r.significant == significant / n_sim
+    np.testing.assert_array_equal(r.events, want.sum(axis=1))
+
+
 def test_event_power_equal_forecasters_and_bad_input():
     p = np.linspace(0.01, 0.2, 30)
     r = S.event_power(p, p, window=2, lags=2, n_sim=100)
