@@ -419,10 +419,14 @@ def _dataset(cfg, days, horizons, arrays, quant, observed, prob, event, brier, i
 SAMPLES = ("out-of-sample", "in-sample", "all")
 
 
+def _steps(horizon_months: int, step_months: int) -> int:
+    """Origin steps a forecast of ``horizon_months`` spans (rounded up)."""
+    return -(-int(horizon_months) // int(step_months))
+
+
 def _lags(horizon_months: int, step_months: int, n: int) -> int:
     S, B = _stats()
-    steps = -(-int(horizon_months) // int(step_months))
-    return min(S.overlap_lags(steps), max(n - 2, 0))
+    return min(S.overlap_lags(_steps(horizon_months, step_months)), max(n - 2, 0))
 
 
 def _select(ds: xr.Dataset, sample: str, horizon) -> np.ndarray:
@@ -492,7 +496,7 @@ def summary_rows(ds: xr.Dataset) -> list[dict]:
                         row[f"brier_p_{f}"] = float(p)
                     probs = {f: sub["crash_probability"].sel(forecaster=f).values[good]
                              for f in FORECASTERS}
-                    row.update(crash_power(probs, row["events"], -(-int(h) // step), lags))
+                    row.update(crash_power(probs, row["events"], _steps(h, step), lags))
                 rows.append(row)
     return rows
 

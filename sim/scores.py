@@ -225,7 +225,7 @@ def event_power(prob_a, prob_b, window: int, lags: int, n_sim: int = 2000, seed=
                 level: float = 0.05) -> EventPower:
     """Power of the Brier comparison of two forecasters of the same events at ``n`` origins,
     when forecaster a's probabilities ``prob_a`` are the truth: samples of events from
-    :func:`event_samples`, each scored with the Brier score (p - event)^2 and compared with
+    :func:`event_samples`, each scored with :func:`brier` and compared with
     :func:`diebold_mariano` at ``lags``, as the backtest compares its forecasters.
     """
     a = _check_probs("event_power prob_a", prob_a)
@@ -234,7 +234,9 @@ def event_power(prob_a, prob_b, window: int, lags: int, n_sim: int = 2000, seed=
         raise ValueError(f"event_power: prob_a and prob_b differ in shape: {a.shape} vs {b.shape}")
     level = _check_prob("level", level)
     event = event_samples(a, window, n_sim, seed)
-    mean, _, p = diebold_mariano((a - event) ** 2, (b - event) ** 2, lags)
+    loss_a = brier(np.broadcast_to(a, event.shape), event)
+    loss_b = brier(np.broadcast_to(b, event.shape), event)
+    mean, _, p = diebold_mariano(loss_a, loss_b, lags)
     return EventPower(events=event.sum(axis=1), better=float(np.mean(mean < 0.0)),
                       significant=float(np.mean((mean < 0.0) & (p < level))))
 
